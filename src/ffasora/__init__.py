@@ -1,0 +1,3 @@
+"""ffasora: report-to-video generation for fundus fluorescein angiography."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+"""``python -m ffasora`` (used under ``torchrun``)."""
+
+from ffasora.cli import main
+
+main()
