@@ -15,10 +15,10 @@ from ffasora.cli import (
     data_commands,
     evaluate_commands,
     generate_commands,
-    model_commands,
     prepare_commands,
     review_commands,
     train_commands,
+    vae_commands,
 )
 
 app = typer.Typer(
@@ -56,7 +56,7 @@ for _module in (
     data_commands,
     prepare_commands,
     train_commands,
-    model_commands,
+    vae_commands,
     generate_commands,
     evaluate_commands,
     review_commands,

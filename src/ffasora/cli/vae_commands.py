@@ -1,4 +1,4 @@
-"""CLI commands: model."""
+"""CLI commands: vae."""
 
 from __future__ import annotations
 
