@@ -1,9 +1,186 @@
-"""CLI commands: data."""
+"""CLI commands: data (``simulate``, ``show``, ``validate``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import typer
+
+PHASE_SHORT = {
+    "choroidal": "chor",
+    "arterial": "art",
+    "early_AV": "early AV",
+    "late_AV": "late AV",
+    "venous": "ven",
+    "mid": "mid",
+    "late": "late",
+}
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the root app."""
+    app.command("simulate")(simulate)
+    app.command("show")(show)
+    app.command("validate")(validate)
+
+
+def simulate(
+    out: Path = typer.Option(..., "--out", "-o", help="Dataset folder to write (resumed if it exists)."),
+    n: int = typer.Option(256, "--n", help="Number of videos (eyes)."),
+    size: int = typer.Option(256, "--size", help="Frame side in pixels."),
+    frames: int = typer.Option(21, "--frames", help="Frames per video, 1 + 4k."),
+    seed: int = typer.Option(0, "--seed", help="Dataset seed: cases, eyes per patient and splits."),
+    sampler: str = typer.Option("canonical", "--sampler", help="Frame-time sampler of the simulator."),
+    workers: int = typer.Option(1, "--workers", "-w", help="Simulator processes."),
+) -> None:
+    """Build an FFA dataset folder from the procedural simulator (resumable after an interruption)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from ffasora.data.build import SimulateConfig, simulate_dataset
+    from ffasora.data.validate import validate_dataset
+
+    try:
+        cfg = SimulateConfig(n=n, size=size, frames=frames, seed=seed, sampler=sampler)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns) as bar:
+        task = bar.add_task("simulating", total=n)
+        try:
+            info = simulate_dataset(
+                out, cfg, workers=workers, progress=lambda done, total: bar.update(task, completed=done)
+            )
+        except ValueError as err:
+            raise typer.BadParameter(str(err)) from err
+    problems = validate_dataset(out)
+    typer.echo(f"{out}: {info['n_videos']} videos of {info['n_patients']} patients, splits {info['counts']}")
+    if problems:
+        typer.echo("\n".join(problems), err=True)
+        raise typer.Exit(1)
+
+
+def validate(
+    dataset: Path = typer.Argument(..., help="Dataset folder."),
+    quick: bool = typer.Option(False, "--quick", help="Check files exist without reading every video."),
+) -> None:
+    """Check a dataset folder against the format; exit status 1 when a problem is found."""
+    from ffasora.data.validate import validate_dataset
+
+    problems = validate_dataset(dataset, check_videos=not quick)
+    for problem in problems:
+        typer.echo(f"- {problem}")
+    if problems:
+        typer.echo(f"{dataset}: {len(problems)} problem(s)", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{dataset}: valid")
+
+
+def show(
+    path: Path = typer.Argument(..., help="Dataset folder, or one video (.npz of a dataset, .mp4, .avi, .gif)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="PNG to write [default: beside PATH]."),
+    cases: int = typer.Option(8, "--cases", help="Cases (rows) to show; distinct diagnoses first."),
+    frames: int = typer.Option(7, "--frames", help="Frames per row, evenly spaced."),
+    ids: str | None = typer.Option(None, "--ids", help="Comma-separated video ids to show instead."),
+    tile: int = typer.Option(256, "--tile", help="Largest tile width in pixels."),
+    video: bool = typer.Option(True, "--video/--no-video", help="Also write the first case as mp4 and gif."),
+    fps: float = typer.Option(4.0, "--fps", help="Frame rate of the mp4/gif."),
+) -> None:
+    """Write a contact sheet (cases x frames, times, finding codes) and an mp4/gif of one case."""
+    from ffasora.io.sheet import contact_sheet
+    from ffasora.io.video import write_gif, write_mp4
+
+    if not path.exists():
+        raise typer.BadParameter(f"{path} does not exist")
+    if frames < 1 or cases < 1:
+        raise typer.BadParameter(f"--frames {frames} and --cases {cases} must be positive")
+    try:
+        shown = _load_dataset_cases(path, cases, ids) if path.is_dir() else [_load_file_case(path)]
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    if out is None:
+        out = path / "contact_sheet.png" if path.is_dir() else path.with_name(path.stem + "_sheet.png")
+    rows, labels, frame_labels = [], [], []
+    for case in shown:
+        idx = _spaced(len(case["frames"]), frames)
+        rows.append(case["frames"][idx])
+        labels.append(case["label"])
+        frame_labels.append([case["frame_labels"][i] for i in idx])
+    width = min(tile, max(r.shape[2] for r in rows))
+    sheet = contact_sheet(rows, labels, frame_labels, tile=width, title=shown[0].get("title"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out, optimize=True)
+    typer.echo(f"wrote {out} ({sheet.width}x{sheet.height}, {len(rows)} cases x {max(len(r) for r in rows)} frames)")
+    if video:
+        first = shown[0]
+        stem = out.with_name(f"{out.stem}_{first['id']}")
+        tags = {"comment": first["comment"], "title": first["id"]}
+        for written in (write_mp4(first["frames"], stem.with_suffix(".mp4"), fps, tags), write_gif(first["frames"], stem.with_suffix(".gif"), fps)):
+            typer.echo(f"wrote {written}")
+
+
+def _spaced(stored: int, wanted: int) -> list[int]:
+    import numpy as np
+
+    if wanted >= stored:
+        return list(range(stored))
+    return [int(i) for i in np.round(np.linspace(0, stored - 1, wanted))]
+
+
+def _load_dataset_cases(root: Path, n: int, ids: str | None) -> list[dict[str, Any]]:
+    from ffasora.data.format import load_video, read_manifest
+
+    records = read_manifest(root)
+    if not records:
+        raise ValueError(f"{root}: no videos in manifest.jsonl (is it an FFA dataset folder?)")
+    if ids:
+        wanted = [i.strip() for i in ids.split(",") if i.strip()]
+        by_id = {r.id: r for r in records}
+        unknown = [i for i in wanted if i not in by_id]
+        if unknown:
+            raise ValueError(f"{root}: unknown video id(s) {unknown}")
+        chosen = [by_id[i] for i in wanted]
+    else:
+        # One case per diagnosis first, so a small sheet shows the dataset's range; then fill in id order.
+        first_of: dict[str | None, Any] = {}
+        for r in sorted(records, key=lambda r: r.id):
+            first_of.setdefault(r.primary_diagnosis, r)
+        chosen = list(first_of.values())[:n]
+        chosen += [r for r in records if r not in chosen][: n - len(chosen)]
+    title = f"{root.name}: {len(records)} videos"
+    return [_record_case(r, load_video(root, r.id), title) for r in chosen]
+
+
+def _record_case(record: Any, frames: Any, title: str | None) -> dict[str, Any]:
+    diagnoses = " + ".join(d["code"] + (f" ({d['grade']})" if d.get("grade") else "") for d in record.diagnoses)
+    codes = ", ".join(record.codes) or "none"
+    label = f"{record.id}  {record.eye}  {diagnoses or 'no diagnosis'}  |  findings: {codes}"
+    if record.negated:
+        label += f"  |  absent: {', '.join(record.negated)}"
+    times = record.frame_times_s
+    phases = record.phases
+    frame_labels = [
+        (f"{times[i]:.1f} s" if times else f"#{i}") + (f" {PHASE_SHORT.get(phases[i], phases[i])}" if phases else "")
+        for i in range(len(frames))
+    ]
+    comment = "synthetic (ffasora simulator)" if record.source == "simulator" else "ffasora dataset video"
+    return {"id": record.id, "frames": frames, "label": label, "frame_labels": frame_labels, "title": title, "comment": comment}
+
+
+def _load_file_case(path: Path) -> dict[str, Any]:
+    from ffasora.data.format import load_video_file, read_manifest
+
+    if path.suffix == ".npz":
+        frames = load_video_file(path)
+        root = path.parent.parent
+        if path.parent.name == "videos" and (root / "manifest.jsonl").is_file():
+            match = [r for r in read_manifest(root) if r.id == path.stem]
+            if match:
+                return _record_case(match[0], frames, None)
+        times = None
+    else:
+        from ffasora.io.video import read_video
+
+        frames, times = read_video(path)
+    labels = [f"{t:.1f} s" for t in times] if times is not None else [f"#{i}" for i in range(len(frames))]
+    return {"id": path.stem, "frames": frames, "label": path.name, "frame_labels": labels, "title": None, "comment": "ffasora show"}

@@ -1,0 +1,237 @@
+"""Build an FFA dataset folder from the simulator (``ffasora simulate``), in parallel and resumably.
+
+Cases are grouped into patients with one or two eyes, as in a clinic cohort, so that the patient-level split
+has something to keep together. A patient's second eye shares the first eye's diagnosis when the disease is
+usually bilateral (DR, DME, uveitis, dry AMD) and is otherwise a normal fellow eye; the simulator samples the
+first eye's diagnosis from its disease mix.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import multiprocessing
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ffasora import __version__
+from ffasora.data.format import (
+    DatasetWriter,
+    VideoRecord,
+    check_frames,
+    frame_statistics,
+    write_video_files,
+)
+from ffasora.findings import Findings
+
+BILATERAL = frozenset({"DR", "DME", "uveitis", "dryAMD", "normal"})
+Progress = Callable[[int, int], None]
+
+
+class SimulatedCaseLike(Protocol):
+    """What ``ffasora.simulate.simulate_case`` returns (only the attributes used here)."""
+
+    frames: np.ndarray
+    times_s: Sequence[float]
+    phases: Sequence[str]
+    findings: Findings
+    report: str
+    report_zh: str
+    masks: Mapping[str, np.ndarray]
+    kinetics: Any
+    anatomy: Any
+    eye: str
+    seed: int
+
+    def meta(self) -> dict[str, Any]: ...
+
+
+SimulateFn = Callable[..., SimulatedCaseLike]
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulateConfig:
+    """How a simulated dataset is made; stored in dataset.json and checked on resume."""
+
+    n: int = 256
+    size: int = 256
+    frames: int = 21
+    seed: int = 0
+    sampler: str = "canonical"
+    two_eye_fraction: float = 0.5
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"n = {self.n}: need at least one case")
+        if self.frames < 1 or (self.frames - 1) % 4:
+            raise ValueError(f"frames = {self.frames} is not 1 + 4k (e.g. 5, 9, 17, 21)")
+        if self.size < 16:
+            raise ValueError(f"size = {self.size} px is too small (at least 16)")
+
+
+@dataclasses.dataclass(frozen=True)
+class CasePlan:
+    id: str
+    patient_id: str
+    eye: str
+    seed: int
+
+
+def plan_patients(cfg: SimulateConfig) -> list[list[CasePlan]]:
+    """The cases of each patient, in order. Deterministic in ``cfg.seed``; a larger ``n`` extends the plan."""
+    rng = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(1,)))
+    patients: list[list[CasePlan]] = []
+    index = 0
+    while index < cfg.n:
+        two = rng.random() < cfg.two_eye_fraction
+        eyes = ["OD", "OS"] if two else [str(rng.choice(["OD", "OS"]))]
+        if len(eyes) > cfg.n - index:
+            eyes = eyes[:1]
+        patient_id = f"sim-p{len(patients):06d}"
+        cases = [
+            CasePlan(f"sim-{index + k:06d}", patient_id, eye, case_seed(cfg.seed, index + k))
+            for k, eye in enumerate(eyes)
+        ]
+        patients.append(cases)
+        index += len(eyes)
+    return patients
+
+
+def case_seed(seed: int, index: int) -> int:
+    """An independent 31-bit seed for case ``index`` of a dataset built with ``seed``."""
+    return int(np.random.SeedSequence(seed, spawn_key=(0, index)).generate_state(1)[0] >> 1)
+
+
+def simulate_dataset(
+    out: str | Path,
+    cfg: SimulateConfig,
+    *,
+    workers: int = 1,
+    progress: Progress | None = None,
+    simulate_fn: SimulateFn | None = None,
+) -> dict[str, Any]:
+    """Simulate ``cfg.n`` cases into the dataset folder ``out`` and return its dataset.json.
+
+    Rerunning after an interruption skips the cases already written and gives the same dataset as an
+    uninterrupted run. ``workers`` > 1 simulates patients in that many processes. ``progress(done, total)``
+    is called after each patient. ``simulate_fn`` replaces ``ffasora.simulate.simulate_case`` (tests).
+    """
+    writer = DatasetWriter(
+        out,
+        creator=f"ffasora {__version__} simulate",
+        source="simulator",
+        config=dataclasses.asdict(cfg),
+    )
+    todo = [p for p in plan_patients(cfg) if not all(writer.has(c.id) for c in p)]
+    done = cfg.n - sum(len(p) for p in todo)
+    if progress:
+        progress(done, cfg.n)
+    for records in _run(todo, out, cfg, workers, simulate_fn):
+        for record in records:
+            if not writer.has(record.id):
+                writer.append(record)
+        done += len(records)
+        if progress:
+            progress(done, cfg.n)
+    return writer.finalize(split_seed=cfg.seed, fractions=cfg.split_fractions)
+
+
+def _run(
+    todo: list[list[CasePlan]],
+    out: str | Path,
+    cfg: SimulateConfig,
+    workers: int,
+    simulate_fn: SimulateFn | None,
+) -> Any:
+    """Yield each patient's records as its files are written, in a pool when ``workers`` > 1."""
+    if workers <= 1 or len(todo) <= 1:
+        for plans in todo:
+            yield simulate_patient(out, plans, cfg, simulate_fn)
+        return
+    # spawn, not fork: the parent may hold torch/OpenMP threads, which a forked child would inherit broken.
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        futures = [pool.submit(simulate_patient, out, plans, cfg, simulate_fn) for plans in todo]
+        for future in cf.as_completed(futures):
+            yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def simulate_patient(
+    out: str | Path, plans: list[CasePlan], cfg: SimulateConfig, simulate_fn: SimulateFn | None = None
+) -> list[VideoRecord]:
+    """Simulate and write one patient's eyes; returns their manifest records (not yet appended)."""
+    if simulate_fn is None:
+        from ffasora.simulate import simulate_case  # type: ignore[attr-defined,unused-ignore]
+
+        simulate_fn = simulate_case
+    assert simulate_fn is not None
+    records: list[VideoRecord] = []
+    diagnosis: str | None = None
+    for k, plan in enumerate(plans):
+        case = simulate_fn(
+            seed=plan.seed,
+            size=cfg.size,
+            frames=cfg.frames,
+            sampler=cfg.sampler,
+            eye=plan.eye,
+            diagnosis=diagnosis,
+        )
+        record = case_record(plan, case, cfg)
+        truth = {
+            **case.meta(),
+            "seed": plan.seed,
+            "eye": plan.eye,
+            "kinetics": case.kinetics,
+            "anatomy": case.anatomy,
+            "findings": case.findings,
+        }
+        write_video_files(out, plan.id, case.frames, masks=dict(case.masks), truth=truth)
+        records.append(record)
+        if k == 0:
+            first = record.primary_diagnosis
+            diagnosis = first if first in BILATERAL else "normal"
+    return records
+
+
+def case_record(plan: CasePlan, case: SimulatedCaseLike, cfg: SimulateConfig) -> VideoRecord:
+    """The manifest record of a simulated case."""
+    check_frames(case.frames, f"simulated case {plan.id} (seed {plan.seed})")
+    t, h, w = case.frames.shape
+    findings = case.findings
+    return VideoRecord(
+        id=plan.id,
+        patient_id=plan.patient_id,
+        eye=plan.eye,
+        frames=t,
+        height=h,
+        width=w,
+        report=case.report,
+        report_lang="en",
+        translations={"zh": case.report_zh} if case.report_zh else {},
+        source="simulator",
+        frame_times_s=[round(float(x), 4) for x in case.times_s],
+        phases=[str(p) for p in case.phases],
+        findings=compact_findings(findings),
+        codes=sorted(findings.codes()),
+        negated=sorted(findings.negated()),
+        diagnoses=[{"code": d.code, "grade": d.grade} for d in findings.diagnoses],
+        quality=frame_statistics(case.frames),
+        interpolation=None,
+        seed=plan.seed,
+        extra={"sampler": cfg.sampler},
+    )
+
+
+def compact_findings(findings: Findings) -> str | None:
+    """The compact code string of ``ffasora.findings`` (None while that module is not available)."""
+    try:
+        from ffasora.findings.compact import to_compact  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    return str(to_compact(findings))

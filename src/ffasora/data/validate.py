@@ -1,0 +1,128 @@
+"""Check an FFA dataset folder against the format (``ffasora validate DATASET``)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from ffasora.data.format import (
+    FORMAT_VERSION,
+    INFO,
+    MANIFEST,
+    SOURCES,
+    VideoRecord,
+    read_manifest,
+    truth_paths,
+    video_path,
+)
+from ffasora.data.splits import SPLITS
+
+
+def validate_dataset(root: str | Path, *, check_videos: bool = True) -> list[str]:
+    """Every problem found in the dataset at ``root``, as sentences; an empty list means valid.
+
+    Checks the version and completeness of dataset.json, every manifest record (split, source, frame count
+    1 + 4k, frame-time and phase lengths), that each video exists and (with ``check_videos``) has the shape
+    its record states, that simulated cases' truth files exist, that no patient sits in two splits, and that
+    dataset.json's counts match the manifest.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return [f"{root}: not a folder"]
+    problems: list[str] = []
+    info_path = root / INFO
+    info: dict = {}
+    if not info_path.is_file():
+        problems.append(f"{INFO} is missing")
+    else:
+        try:
+            info = json.loads(info_path.read_text())
+        except json.JSONDecodeError as err:
+            problems.append(f"{INFO} is not valid JSON ({err})")
+        if info and info.get("format_version") != FORMAT_VERSION:
+            problems.append(
+                f"unknown format_version {info.get('format_version')!r} (expected {FORMAT_VERSION})"
+            )
+            return problems
+        if info and not info.get("complete", False):
+            problems.append("dataset is incomplete (interrupted build); rerun the same command to resume")
+    if not (root / MANIFEST).is_file():
+        return [*problems, f"{MANIFEST} is missing"]
+    try:
+        records = read_manifest(root)
+    except ValueError as err:
+        return [*problems, str(err)]
+    if not records:
+        problems.append(f"{MANIFEST} has no records")
+    problems += _check_records(root, records, check_videos)
+    problems += _check_patients(records)
+    if info.get("complete"):
+        counts = {s: sum(r.split == s for r in records) for s in SPLITS}
+        if info.get("counts") != counts:
+            problems.append(f"{INFO} counts {info.get('counts')} differ from the manifest's {counts}")
+    return problems
+
+
+def _check_records(root: Path, records: list[VideoRecord], check_videos: bool) -> list[str]:
+    problems: list[str] = []
+    seen: set[str] = set()
+    for r in records:
+        where = f"video {r.id!r}"
+        if r.id in seen:
+            problems.append(f"{where}: id appears twice in the manifest")
+        seen.add(r.id)
+        if r.split not in SPLITS:
+            problems.append(f"{where}: split {r.split!r} is not one of {SPLITS}")
+        if r.source not in SOURCES:
+            problems.append(f"{where}: source {r.source!r} is not one of {SOURCES}")
+        if r.frames < 1 or (r.frames - 1) % 4:
+            problems.append(f"{where}: frame count {r.frames} is not 1 + 4k")
+        for name in ("frame_times_s", "phases"):
+            values = getattr(r, name)
+            if values is not None and len(values) != r.frames:
+                problems.append(f"{where}: {len(values)} {name} for {r.frames} frames")
+        if r.frame_times_s is not None and np.any(np.diff(r.frame_times_s) <= 0):
+            problems.append(f"{where}: frame_times_s are not strictly increasing")
+        problems += _check_files(root, r, check_videos)
+    return problems
+
+
+def _check_files(root: Path, r: VideoRecord, check_videos: bool) -> list[str]:
+    where = f"video {r.id!r}"
+    path = video_path(root, r.id)
+    if not path.is_file():
+        return [f"{where}: {path.relative_to(root)} is missing"]
+    problems = []
+    if r.source == "simulator":
+        problems += [
+            f"{where}: ground truth {p.relative_to(root)} is missing"
+            for p in truth_paths(root, r.id)
+            if not p.is_file()
+        ]
+    if check_videos:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                frames = data["frames"]
+        except (OSError, KeyError, ValueError) as err:
+            return [*problems, f"{where}: cannot read {path.relative_to(root)} ({err})"]
+        expected = (r.frames, r.height, r.width)
+        if frames.dtype != np.uint8 or frames.shape != expected:
+            problems.append(
+                f"{where}: stored frames are {frames.dtype} {frames.shape}, manifest says uint8 {expected}"
+            )
+    return problems
+
+
+def _check_patients(records: list[VideoRecord]) -> list[str]:
+    splits_of: dict[str, set[str]] = defaultdict(set)
+    for r in records:
+        if r.split is not None:
+            splits_of[r.patient_id].add(r.split)
+    return [
+        f"patient {p!r} appears in several splits: {sorted(s)}"
+        for p, s in sorted(splits_of.items())
+        if len(s) > 1
+    ]

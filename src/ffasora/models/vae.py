@@ -1,0 +1,307 @@
+"""WF-VAE: the video autoencoder of FFA Sora / Open-Sora Plan v1.3 (arXiv 2411.17459), 4x8x8 compression.
+
+Public API::
+
+    vae = WFVAE.from_pretrained(path)            # ours, diffusers folder, or config.json + .ckpt (strict)
+    posterior = vae.encode(x)                     # x: (B, C, 1 + 4k, H, W) in [-1, 1]; C = 1 or 3
+    z = posterior.sample(generator)               # (B, latent, 1 + k, H/8, W/8)
+    video = vae.decode(z)                         # (B, C, 1 + 4k, H, W)
+    z_dit = vae.normalize_latents(z)              # (z - shift) * scale, per channel, from the config
+    vae.save_pretrained(path)
+
+``encode``/``decode`` take ``chunk`` (temporal chunk length; chunked == whole clip up to rounding because every
+norm is per position and attention is per frame) and ``decode`` takes ``tile``/``tile_overlap`` (spatial tiles
+in latent pixels, blended linearly; see docs/vae.md for the error bound).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ffasora.models.causal import CacheKeyed, CausalCache
+from ffasora.models.pretrained import build_and_load, read_config, read_state_dict, save_model_folder
+from ffasora.models.vae_arch import Coeffs, Decoder, Encoder
+from ffasora.models.vae_tiling import blend_tiles, tile_starts
+
+# The only module plan implemented: the released 4x8x8 models. Keys are the official ones, misspelling kept.
+_PLAN = {
+    "l1_dowmsample_block": "Downsample",
+    "l1_downsample_wavelet": "HaarWaveletTransform2D",
+    "l2_dowmsample_block": "Spatial2xTime2x3DDownsample",
+    "l2_downsample_wavelet": "HaarWaveletTransform3D",
+    "l1_upsample_block": "Upsample",
+    "l1_upsample_wavelet": "InverseHaarWaveletTransform2D",
+    "l2_upsample_block": "Spatial2xTime2x3DUpsample",
+    "l2_upsample_wavelet": "InverseHaarWaveletTransform3D",
+}
+FRAME_POLICIES = ("error", "pad", "trim")
+
+
+@dataclass(frozen=True)
+class WFVAEConfig:
+    """WF-VAE hyper-parameters; field names are the official ``config.json`` keys (plus ``in_channels``).
+
+    Defaults are WF-VAE-S with 8 latent channels (OSP v1.3: C=128, Ef 128/128, LayerNorm, trilinear).
+    ``scale``/``shift`` are per-latent-channel normalisation for the DiT, ``z' = (z - shift) * scale``; empty
+    means 1 and 0.
+    """
+
+    latent_dim: int = 8
+    base_channels: int = 128
+    encoder_num_resblocks: int = 2
+    encoder_energy_flow_hidden_size: int = 128
+    decoder_num_resblocks: int = 2
+    decoder_energy_flow_hidden_size: int = 128
+    attention_type: str = "AttnBlock3DFix"
+    use_attention: bool = True
+    dropout: float = 0.0
+    norm_type: str = "layernorm"
+    t_interpolation: str = "trilinear"
+    connect_res_layer_num: int = 1
+    scale: tuple[float, ...] = ()
+    shift: tuple[float, ...] = ()
+    in_channels: int = 3
+    l1_dowmsample_block: str = "Downsample"
+    l1_downsample_wavelet: str = "HaarWaveletTransform2D"
+    l2_dowmsample_block: str = "Spatial2xTime2x3DDownsample"
+    l2_downsample_wavelet: str = "HaarWaveletTransform3D"
+    l1_upsample_block: str = "Upsample"
+    l1_upsample_wavelet: str = "InverseHaarWaveletTransform2D"
+    l2_upsample_block: str = "Spatial2xTime2x3DUpsample"
+    l2_upsample_wavelet: str = "InverseHaarWaveletTransform3D"
+
+    def __post_init__(self) -> None:
+        for key, expected in _PLAN.items():
+            if getattr(self, key) != expected:
+                raise ValueError(f"WF-VAE config {key}={getattr(self, key)!r}: only the 4x8x8 plan ({expected!r}) is supported")
+        if self.attention_type != "AttnBlock3DFix":
+            raise ValueError(f"WF-VAE config attention_type={self.attention_type!r}: expected 'AttnBlock3DFix'")
+        for key in ("scale", "shift"):
+            value = tuple(float(v) for v in getattr(self, key))
+            object.__setattr__(self, key, value)
+            if value and len(value) != self.latent_dim:
+                raise ValueError(f"WF-VAE config {key} has {len(value)} values; expected latent_dim={self.latent_dim}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> WFVAEConfig:
+        """Build from a ``config.json`` dict; keys starting with ``_`` (diffusers metadata) are ignored."""
+        data = {k: v for k, v in data.items() if not k.startswith("_")}
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"{source}: unknown WF-VAE config key(s) {unknown}; known: {sorted(names)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+class DiagonalGaussian:
+    """Posterior q(z|x) = N(mean, exp(logvar)), logvar clamped to [-30, 20] as upstream. Shapes (B, c, t, h, w)."""
+
+    def __init__(self, moments: torch.Tensor) -> None:
+        self.mean, logvar = moments.chunk(2, dim=1)
+        self.logvar = logvar.clamp(-30.0, 20.0)
+
+    @property
+    def std(self) -> torch.Tensor:
+        return torch.exp(0.5 * self.logvar)
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        noise = torch.randn(self.mean.shape, generator=generator, dtype=self.mean.dtype, device=self.mean.device)
+        return self.mean + self.std * noise
+
+    def mode(self) -> torch.Tensor:
+        return self.mean
+
+    def kl(self) -> torch.Tensor:
+        """KL to N(0, I), summed over all but the batch dimension: (B,)."""
+        return 0.5 * (self.mean.pow(2) + self.logvar.exp() - 1.0 - self.logvar).flatten(1).sum(1)
+
+
+def check_frames(frames: int, what: str = "input") -> None:
+    """Raise a helpful ``ValueError`` unless ``frames`` is 1 + 4k."""
+    if frames < 1 or (frames - 1) % 4:
+        lower = 1 + 4 * ((frames - 1) // 4) if frames > 1 else None
+        upper = 1 + 4 * math.ceil(max(frames - 1, 0) / 4)
+        hint = f"use {lower} or {upper} frames" if lower else f"use {upper} frames"
+        raise ValueError(
+            f"{what} has {frames} frames; WF-VAE needs 1 + 4k (1, 5, 9, ..., 21, ...): {hint}, "
+            "or pass frames='pad' (repeat the last frame) / frames='trim' (drop the last frames)"
+        )
+
+
+def fit_frames(x: torch.Tensor, policy: str = "error") -> torch.Tensor:
+    """Make the frame count of x (B, C, T, H, W) legal by ``policy``: "error", "pad" (repeat last), "trim"."""
+    if policy not in FRAME_POLICIES:
+        raise ValueError(f"frame policy {policy!r}: expected one of {FRAME_POLICIES}")
+    t = x.shape[2]
+    if policy == "error" or (t >= 1 and (t - 1) % 4 == 0):
+        check_frames(t)
+        return x
+    if policy == "trim" and t >= 1:
+        return x[:, :, : 1 + 4 * ((t - 1) // 4)]
+    extra = 1 + 4 * math.ceil((t - 1) / 4) - t
+    return torch.cat([x, x[:, :, -1:].expand(-1, -1, extra, -1, -1)], dim=2)
+
+
+class WFVAE(nn.Module):
+    """Wavelet-Flow VAE. Pixels (B, C, T, H, W) in [-1, 1] <-> latents (B, latent, (T-1)/4+1, H/8, W/8)."""
+
+    def __init__(self, config: WFVAEConfig | None = None) -> None:
+        super().__init__()
+        self.config = cfg = config or WFVAEConfig()
+        self.encoder = Encoder(
+            cfg.in_channels, cfg.latent_dim, cfg.base_channels, cfg.encoder_num_resblocks,
+            cfg.encoder_energy_flow_hidden_size, cfg.use_attention, cfg.norm_type, cfg.dropout,
+        )  # fmt: skip
+        self.decoder = Decoder(
+            cfg.in_channels, cfg.latent_dim, cfg.base_channels, cfg.decoder_num_resblocks,
+            cfg.decoder_energy_flow_hidden_size, cfg.use_attention, cfg.norm_type, cfg.t_interpolation,
+            cfg.connect_res_layer_num, cfg.dropout,
+        )  # fmt: skip
+        for name, module in self.named_modules():
+            if isinstance(module, CacheKeyed):
+                module.cache_key = name
+
+    # ----- weights on disk -------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path: str | Path, dtype: torch.dtype | None = None) -> WFVAE:
+        """Load our folder, an official diffusers folder, or official ``config.json`` + ``.ckpt``, strictly."""
+        config = WFVAEConfig.from_dict(read_config(path), source=f"{path}/config.json")
+        return build_and_load(lambda: cls(config), read_state_dict(path), source=str(path), dtype=dtype)
+
+    def save_pretrained(self, path: str | Path, dtype: torch.dtype | None = None) -> Path:
+        """Write ``config.json`` (with ``_class_name``) + ``model.safetensors``."""
+        return save_model_folder(self, {"_class_name": "WFVAE", **self.config.to_dict()}, path, dtype=dtype)
+
+    # ----- latents ---------------------------------------------------------------------------------------
+    def _scale_shift(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        c = self.config
+        scale = torch.tensor(c.scale or (1.0,) * c.latent_dim, dtype=z.dtype, device=z.device)
+        shift = torch.tensor(c.shift or (0.0,) * c.latent_dim, dtype=z.dtype, device=z.device)
+        return scale.view(1, -1, 1, 1, 1), shift.view(1, -1, 1, 1, 1)
+
+    def normalize_latents(self, z: torch.Tensor) -> torch.Tensor:
+        """VAE latent -> DiT latent: ``(z - shift) * scale`` per channel (Open-Sora Plan convention)."""
+        scale, shift = self._scale_shift(z)
+        return (z - shift) * scale
+
+    def denormalize_latents(self, z: torch.Tensor) -> torch.Tensor:
+        scale, shift = self._scale_shift(z)
+        return z / scale + shift
+
+    # ----- encode / decode -------------------------------------------------------------------------------
+    def _pixels_in(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 5:
+            raise ValueError(f"expected pixels (B, C, T, H, W), got shape {tuple(x.shape)}")
+        n = self.config.in_channels
+        if x.shape[1] == 1 and n == 3:  # grey FFA into official RGB weights: repeat the grey value
+            return x.expand(-1, 3, -1, -1, -1)
+        if x.shape[1] != n:
+            raise ValueError(f"input has {x.shape[1]} channels; this WF-VAE takes {n} (or 1, repeated, when 3)")
+        if x.shape[-1] % 8 or x.shape[-2] % 8:
+            raise ValueError(f"height and width must be multiples of 8, got {tuple(x.shape[-2:])}")
+        return x
+
+    def encode(self, x: torch.Tensor, chunk: int | None = None, frames: str = "error") -> DiagonalGaussian:
+        """Pixels (B, C, 1 + 4k, H, W) -> posterior over (B, latent, 1 + k, H/8, W/8).
+
+        ``chunk``: process frame 0, then ``chunk`` frames at a time (a multiple of 4), carrying the causal
+        cache; None = the whole clip at once. ``frames``: "error" | "pad" | "trim" for other frame counts.
+        """
+        x = fit_frames(self._pixels_in(x), frames)
+        moments, _ = self.encode_moments(x, chunk)
+        return DiagonalGaussian(moments)
+
+    def encode_moments(self, x: torch.Tensor, chunk: int | None = None) -> tuple[torch.Tensor, Coeffs]:
+        """Raw encoder output (B, 2*latent, t, h, w) and the true energy-flow coefficients (W2, W3)."""
+        t = x.shape[2]
+        if chunk is None or chunk >= t - 1:
+            return self.encoder(x)
+        if chunk < 4 or chunk % 4:
+            raise ValueError(f"encode chunk={chunk}: expected a multiple of 4 pixel frames")
+        cache, moments, w2s, w3s = CausalCache(), [], [], []
+        for start, stop in [(0, 1)] + [(s, min(s + chunk, t)) for s in range(1, t, chunk)]:
+            m, (w2, w3) = self.encoder(x[:, :, start:stop], cache)
+            moments.append(m), w2s.append(w2), w3s.append(w3)
+        return torch.cat(moments, dim=2), (torch.cat(w2s, dim=2), torch.cat(w3s, dim=2))
+
+    def decode(
+        self,
+        z: torch.Tensor,
+        chunk: int | None = None,
+        tile: int | None = None,
+        tile_overlap: int = 4,
+        channels: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> torch.Tensor:
+        """Latents (B, latent, t, h, w) -> pixels (B, C, 4(t-1)+1, 8h, 8w), not clamped.
+
+        ``chunk``: latent frames per temporal chunk (any >= 1; None = whole clip). ``tile``: spatial tile size
+        in latent pixels with ``tile_overlap`` pixels of linear blending (None = no tiling). ``channels=1``
+        averages the RGB output of a 3-channel model to grey. ``progress(done, total)`` is called per tile.
+        """
+        if z.dim() != 5 or z.shape[1] != self.config.latent_dim:
+            raise ValueError(f"expected latents (B, {self.config.latent_dim}, t, h, w), got {tuple(z.shape)}")
+        if tile is None or (tile >= z.shape[-2] and tile >= z.shape[-1]):
+            video = self._decode_chunked(z, chunk)
+            if progress is not None:
+                progress(1, 1)
+        else:
+            video = self._decode_tiled(z, chunk, tile, tile_overlap, progress)
+        if channels == 1 and video.shape[1] == 3:
+            video = video.mean(dim=1, keepdim=True)
+        return video
+
+    def _decode_chunked(self, z: torch.Tensor, chunk: int | None) -> torch.Tensor:
+        t = z.shape[2]
+        if chunk is None or chunk >= t:
+            return self.decoder(z)[0]
+        if chunk < 1:
+            raise ValueError(f"decode chunk={chunk}: expected >= 1 latent frame")
+        cache, outs = CausalCache(), []
+        for start in range(0, t, chunk):
+            cache.final = start + chunk >= t
+            outs.append(self.decoder(z[:, :, start : start + chunk], cache)[0])
+        return torch.cat(outs, dim=2)
+
+    def _decode_tiled(
+        self,
+        z: torch.Tensor,
+        chunk: int | None,
+        tile: int,
+        overlap: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> torch.Tensor:
+        if not 0 <= overlap < tile:
+            raise ValueError(f"tile_overlap={overlap} must be in [0, tile={tile})")
+        ys, xs = tile_starts(z.shape[-2], tile, overlap), tile_starts(z.shape[-1], tile, overlap)
+        tiles, total = [], len(ys) * len(xs)
+        for y0 in ys:
+            for x0 in xs:
+                part = self._decode_chunked(z[..., y0 : y0 + tile, x0 : x0 + tile], chunk)
+                tiles.append(((y0 * 8, x0 * 8), part))
+                if progress is not None:
+                    progress(len(tiles), total)
+        return blend_tiles(tiles, (z.shape[-2] * 8, z.shape[-1] * 8), overlap * 8)
+
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None, sample_posterior: bool = True
+    ) -> tuple[torch.Tensor, DiagonalGaussian, tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Training pass: (reconstruction, posterior, (W2, Ŵ2, W3, Ŵ3)) for the L1 / KL / wavelet losses."""
+        x = self._pixels_in(x)
+        check_frames(x.shape[2])
+        moments, (w2, w3) = self.encoder(x)
+        posterior = DiagonalGaussian(moments)
+        z = posterior.sample(generator) if sample_posterior else posterior.mode()
+        recon, (w2_hat, w3_hat) = self.decoder(z)
+        return recon, posterior, (w2, w2_hat, w3, w3_hat)

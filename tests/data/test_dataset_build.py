@@ -1,0 +1,97 @@
+"""Building a simulated dataset: patients, fellow eyes, resumability, worker processes."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from ffa_fake_simulator import fake_simulate_case
+
+from ffasora.data.build import SimulateConfig, plan_patients, simulate_dataset
+from ffasora.data.format import load_truth, load_video, read_manifest
+from ffasora.data.validate import validate_dataset
+
+CFG = SimulateConfig(n=7, size=32, frames=5, seed=0)
+
+
+def _digest(root: Path) -> dict[str, str]:
+    """Hash of every file except dataset.json (it holds the creation time)."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "dataset.json"
+    }
+
+
+def test_plan_groups_eyes_into_patients_deterministically():
+    plan = plan_patients(SimulateConfig(n=50, seed=1))
+    assert plan == plan_patients(SimulateConfig(n=50, seed=1))
+    assert plan != plan_patients(SimulateConfig(n=50, seed=2))
+    cases = [c for p in plan for c in p]
+    assert len(cases) == 50 and len({c.id for c in cases}) == 50 and len({c.seed for c in cases}) == 50
+    assert {len(p) for p in plan} == {1, 2}
+    assert all([c.eye for c in p] == ["OD", "OS"] for p in plan if len(p) == 2)
+    # A larger dataset extends a smaller one with the same seed.
+    assert plan_patients(SimulateConfig(n=60, seed=1))[: len(plan) - 1] == plan[:-1]
+
+
+def test_simulated_dataset_is_valid_and_carries_truth(tmp_path):
+    calls = []
+    info = simulate_dataset(tmp_path, CFG, simulate_fn=fake_simulate_case, progress=lambda d, t: calls.append((d, t)))
+    assert validate_dataset(tmp_path) == []
+    assert info["n_videos"] == 7 and calls[0] == (0, 7) and calls[-1] == (7, 7)
+    records = read_manifest(tmp_path)
+    for r in records:
+        assert r.frames == 5 and r.frame_times_s is not None and len(r.phases or []) == 5
+        assert r.codes and r.diagnoses and r.translations["zh"]
+        masks, truth = load_truth(tmp_path, r.id)
+        assert set(masks) == {"blob", "fov"} and truth["seed"] == r.seed and truth["findings"]["eye"] == r.eye
+        if r.eye == "OD" or r.patient_id != records[records.index(r) - 1].patient_id:
+            continue
+        # A fellow eye is the simulator's case for its seed, eye and the patient's diagnosis.
+        case = fake_simulate_case(r.seed, 32, 5, "canonical", r.eye, r.primary_diagnosis)
+        assert load_video(tmp_path, r.id).tobytes() == case.frames.tobytes()
+    by_patient: dict[str, list] = {}
+    for r in records:
+        by_patient.setdefault(r.patient_id, []).append(r)
+    for eyes in by_patient.values():
+        if len(eyes) == 2:  # fellow eye: same diagnosis when bilateral (DR, normal), otherwise normal
+            first, second = eyes[0].primary_diagnosis, eyes[1].primary_diagnosis
+            assert second == (first if first in ("DR", "normal") else "normal")
+
+
+def test_interrupted_build_resumes_to_the_same_dataset(tmp_path):
+    simulate_dataset(tmp_path / "full", CFG, simulate_fn=fake_simulate_case)
+
+    def interrupt(done: int, total: int) -> None:
+        if done >= 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        simulate_dataset(tmp_path / "cut", CFG, simulate_fn=fake_simulate_case, progress=interrupt)
+    assert 3 <= len(read_manifest(tmp_path / "cut")) < 7
+    assert any("incomplete" in p for p in validate_dataset(tmp_path / "cut"))
+    seen = []
+    simulate_dataset(tmp_path / "cut", CFG, simulate_fn=fake_simulate_case, progress=lambda d, t: seen.append(d))
+    assert seen[0] >= 3  # the written cases were skipped
+    assert _digest(tmp_path / "cut") == _digest(tmp_path / "full")
+    assert validate_dataset(tmp_path / "cut") == []
+
+
+def test_rerun_with_other_settings_is_refused(tmp_path):
+    simulate_dataset(tmp_path, CFG, simulate_fn=fake_simulate_case)
+    with pytest.raises(ValueError, match="different settings"):
+        simulate_dataset(tmp_path, SimulateConfig(n=7, size=64, frames=5), simulate_fn=fake_simulate_case)
+
+
+def test_bad_config_is_refused():
+    with pytest.raises(ValueError, match="1 \\+ 4k"):
+        SimulateConfig(frames=20)
+
+
+@pytest.mark.multiproc
+def test_worker_processes_give_the_same_dataset(tmp_path):
+    simulate_dataset(tmp_path / "one", CFG, simulate_fn=fake_simulate_case)
+    simulate_dataset(tmp_path / "two", CFG, simulate_fn=fake_simulate_case, workers=2)
+    assert _digest(tmp_path / "one") == _digest(tmp_path / "two")
