@@ -4,8 +4,8 @@
     .venv/bin/python benchmarks/dit.py --presets osp_v13_2b --layers 2 --sizes 512
     .venv/bin/python benchmarks/dit.py --device cuda --dtype bf16 --presets small osp_v13_2b
 
-Rows are (preset, clip size). ``--layers N`` builds only N blocks of a preset and scales the measured times
-linearly to the full depth (blocks are >99 % of the FLOPs), so the 2.77 B official size can be estimated on a
+Rows are (preset, clip size). ``--layers N`` builds only N blocks of a preset (Skiparse where the preset has it) and scales
+the measured times by the counted FLOPs to the full depth (blocks are >99 % of the FLOPs), so the 2.77 B official size can be estimated on a
 small machine; such rows are marked "extrapolated". Per-video seconds = seconds per network evaluation x the
 evaluations of a sampler: add samplers to ``SAMPLER_NFE`` (name -> (steps, passes per step; 2 with CFG)).
 Pixel clips are 21 frames; latents follow the WF-VAE 4x8x8 compression (21x512x512 -> 8x6x64x64).
@@ -95,10 +95,11 @@ def measure(
     repeats: int,
 ) -> Row:
     full = load_config(DiTConfig, ROOT / "configs" / "dit" / f"{preset}.toml")
-    cfg = full if layers is None else dataclasses.replace(full, num_layers=layers, dense_last=0)
-    scale = full.num_layers / cfg.num_layers
+    cfg = full if layers is None else dataclasses.replace(full, num_layers=layers, dense_first=0, dense_last=0)
     t, h, w = latent_grid(size)
     text_len = TEXT_TOKENS.get(preset, 64)
+    # time scales with FLOPs (dense and Skiparse blocks differ), activations with depth
+    scale = count_flops(full, t, h, w, text_len) / count_flops(cfg, t, h, w, text_len)
     torch.manual_seed(0)
     model = DiT(cfg).to(device=device, dtype=dtype)
 

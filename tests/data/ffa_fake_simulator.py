@@ -13,7 +13,12 @@ import numpy as np
 
 from ffasora.findings import Diagnosis, Finding, Findings
 
-DIAGNOSES = {"DR": ("MA", "NPA"), "BRVO": ("VEIN_DILATED_TORTUOUS",), "CSC": ("CSC_LEAK",), "normal": ("NORMAL",)}
+DIAGNOSES = {
+    "DR": ("MA", "NPA"),
+    "BRVO": ("VEIN_DILATED_TORTUOUS",),
+    "CSC": ("CSC_LEAK",),
+    "normal": ("NORMAL",),
+}
 
 
 @dataclasses.dataclass
@@ -35,7 +40,12 @@ class FakeCase:
 
 
 def fake_simulate_case(
-    seed: int, size: int = 32, frames: int = 5, sampler: str = "canonical", eye: str = "OD", diagnosis: str | None = None
+    seed: int,
+    size: int = 32,
+    frames: int = 5,
+    sampler: str = "canonical",
+    eye: str = "OD",
+    diagnosis: str | None = None,
 ) -> FakeCase:
     rng = np.random.default_rng(seed)
     if diagnosis is None:
@@ -45,7 +55,9 @@ def fake_simulate_case(
     yy, xx = np.mgrid[:size, :size] / size
     cx, cy = rng.uniform(0.3, 0.7, 2)
     blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 0.05)
-    video = (curve[:, None, None] * blob[None] * 230 + rng.integers(0, 20, (frames, size, size))).astype(np.uint8)
+    video = (curve[:, None, None] * blob[None] * 230 + rng.integers(0, 20, (frames, size, size))).astype(
+        np.uint8
+    )
     codes = DIAGNOSES[diagnosis]
     findings = Findings(
         eye=eye,

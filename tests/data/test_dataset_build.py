@@ -38,7 +38,9 @@ def test_plan_groups_eyes_into_patients_deterministically():
 
 def test_simulated_dataset_is_valid_and_carries_truth(tmp_path):
     calls = []
-    info = simulate_dataset(tmp_path, CFG, simulate_fn=fake_simulate_case, progress=lambda d, t: calls.append((d, t)))
+    info = simulate_dataset(
+        tmp_path, CFG, simulate_fn=fake_simulate_case, progress=lambda d, t: calls.append((d, t))
+    )
     assert validate_dataset(tmp_path) == []
     assert info["n_videos"] == 7 and calls[0] == (0, 7) and calls[-1] == (7, 7)
     records = read_manifest(tmp_path)
@@ -73,7 +75,9 @@ def test_interrupted_build_resumes_to_the_same_dataset(tmp_path):
     assert 3 <= len(read_manifest(tmp_path / "cut")) < 7
     assert any("incomplete" in p for p in validate_dataset(tmp_path / "cut"))
     seen = []
-    simulate_dataset(tmp_path / "cut", CFG, simulate_fn=fake_simulate_case, progress=lambda d, t: seen.append(d))
+    simulate_dataset(
+        tmp_path / "cut", CFG, simulate_fn=fake_simulate_case, progress=lambda d, t: seen.append(d)
+    )
     assert seen[0] >= 3  # the written cases were skipped
     assert _digest(tmp_path / "cut") == _digest(tmp_path / "full")
     assert validate_dataset(tmp_path / "cut") == []

@@ -48,7 +48,9 @@ def _write(root, n: int = 6) -> DatasetWriter:
     writer = DatasetWriter(root, creator="test", source="simulator", config={"n": n})
     for i in range(n):
         masks = {"lesion": _frames(100 + i) > 128}
-        writer.write(_record(i, f"p{i // 2}"), _frames(i), masks=masks, truth={"seed": i, "k": np.float32(0.5)})
+        writer.write(
+            _record(i, f"p{i // 2}"), _frames(i), masks=masks, truth={"seed": i, "k": np.float32(0.5)}
+        )
     return writer
 
 

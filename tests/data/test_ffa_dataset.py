@@ -58,7 +58,9 @@ def test_bad_requests_are_refused(root):
 
 def test_dataloader_batches_with_collate(root):
     torch.manual_seed(0)
-    loader = DataLoader(FFADataset(root, split="all"), batch_size=4, shuffle=True, collate_fn=FFADataset.collate)
+    loader = DataLoader(
+        FFADataset(root, split="all"), batch_size=4, shuffle=True, collate_fn=FFADataset.collate
+    )
     batch = next(iter(loader))
     assert batch["video"].shape == (4, 1, 9, 32, 32)
     assert len(batch["codes"]) == 4 and isinstance(batch["report"][0], str)

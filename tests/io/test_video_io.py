@@ -16,7 +16,13 @@ def _frames(t: int = 5, h: int = 32, w: int = 48, seed: int = 0) -> np.ndarray:
 
 def test_lossless_mp4_round_trip_with_metadata(tmp_path):
     frames = _frames()
-    path = write_mp4(frames, tmp_path / "a.mp4", fps=2, metadata={"comment": "synthetic", "ffasora_seed": "7"}, lossless=True)
+    path = write_mp4(
+        frames,
+        tmp_path / "a.mp4",
+        fps=2,
+        metadata={"comment": "synthetic", "ffasora_seed": "7"},
+        lossless=True,
+    )
     back, times = read_video(path)
     assert back.tobytes() == frames.tobytes()
     assert np.allclose(times, [0, 0.5, 1.0, 1.5, 2.0])
@@ -46,3 +52,22 @@ def test_bad_input_is_refused(tmp_path):
     (tmp_path / "x.txt").write_text("x")
     with pytest.raises(ValueError, match="unsupported"):
         read_video(tmp_path / "x.txt")
+
+
+def test_avi_is_read(tmp_path):
+    import av
+
+    frames = _frames(t=4)
+    with av.open(str(tmp_path / "d.avi"), "w") as container:
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+        for frame in frames:
+            for packet in stream.encode(
+                av.VideoFrame.from_ndarray(np.stack([frame] * 3, -1), format="rgb24")
+            ):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    back, times = read_video(tmp_path / "d.avi")
+    assert back.shape == (4, 32, 48) and np.allclose(times, [0, 0.1, 0.2, 0.3])
+    assert np.abs(back.astype(float) - frames).mean() < 8

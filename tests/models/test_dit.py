@@ -238,10 +238,20 @@ def test_count_flops_matches_torch_flop_counter(sparse_n: int) -> None:
     assert counter.get_total_flops() == count_flops(cfg, 3, 10, 6, 7)
 
 
-@pytest.mark.parametrize("name", ["small", "osp_v13_2b"])
+@pytest.mark.parametrize("name", ["small", "base", "osp_v13_2b"])
 def test_presets_load(name: str) -> None:
     cfg = load_config(DiTConfig, ROOT / "configs" / "dit" / f"{name}.toml")
     assert cfg.head_dim % 6 == 0
     if name == "small":
         assert (cfg.text_dim, cfg.in_channels) == (384, 8)
         assert count_params(cfg) < 30e6
+
+
+def test_fresh_model_predicts_zero_but_trains() -> None:
+    torch.manual_seed(6)
+    model = DiT(TINY)
+    x, t, text, mask = _inputs(TINY)
+    out = model(x, t, text, mask)
+    assert torch.equal(out, torch.zeros_like(out))  # zero-initialised output projection (PixArt-alpha)
+    out.sub(x).square().mean().backward()
+    assert model.proj_out.weight.grad is not None and model.proj_out.weight.grad.abs().sum() > 0

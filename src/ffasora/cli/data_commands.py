@@ -44,7 +44,12 @@ def simulate(
         cfg = SimulateConfig(n=n, size=size, frames=frames, seed=seed, sampler=sampler)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
-    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    columns = (
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns) as bar:
         task = bar.add_task("simulating", total=n)
         try:
@@ -53,6 +58,9 @@ def simulate(
             )
         except ValueError as err:
             raise typer.BadParameter(str(err)) from err
+        except KeyboardInterrupt:
+            typer.echo(f"interrupted; rerun the same command to resume {out}", err=True)
+            raise typer.Exit(130) from None
     problems = validate_dataset(out)
     typer.echo(f"{out}: {info['n_videos']} videos of {info['n_patients']} patients, splits {info['counts']}")
     if problems:
@@ -77,7 +85,9 @@ def validate(
 
 
 def show(
-    path: Path = typer.Argument(..., help="Dataset folder, or one video (.npz of a dataset, .mp4, .avi, .gif)."),
+    path: Path = typer.Argument(
+        ..., help="Dataset folder, or one video (.npz of a dataset, .mp4, .avi, .gif)."
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help="PNG to write [default: beside PATH]."),
     cases: int = typer.Option(8, "--cases", help="Cases (rows) to show; distinct diagnoses first."),
     frames: int = typer.Option(7, "--frames", help="Frames per row, evenly spaced."),
@@ -110,12 +120,17 @@ def show(
     sheet = contact_sheet(rows, labels, frame_labels, tile=width, title=shown[0].get("title"))
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out, optimize=True)
-    typer.echo(f"wrote {out} ({sheet.width}x{sheet.height}, {len(rows)} cases x {max(len(r) for r in rows)} frames)")
+    typer.echo(
+        f"wrote {out} ({sheet.width}x{sheet.height}, {len(rows)} cases x {max(len(r) for r in rows)} frames)"
+    )
     if video:
         first = shown[0]
         stem = out.with_name(f"{out.stem}_{first['id']}")
         tags = {"comment": first["comment"], "title": first["id"]}
-        for written in (write_mp4(first["frames"], stem.with_suffix(".mp4"), fps, tags), write_gif(first["frames"], stem.with_suffix(".gif"), fps)):
+        for written in (
+            write_mp4(first["frames"], stem.with_suffix(".mp4"), fps, tags),
+            write_gif(first["frames"], stem.with_suffix(".gif"), fps),
+        ):
             typer.echo(f"wrote {written}")
 
 
@@ -152,7 +167,9 @@ def _load_dataset_cases(root: Path, n: int, ids: str | None) -> list[dict[str, A
 
 
 def _record_case(record: Any, frames: Any, title: str | None) -> dict[str, Any]:
-    diagnoses = " + ".join(d["code"] + (f" ({d['grade']})" if d.get("grade") else "") for d in record.diagnoses)
+    diagnoses = " + ".join(
+        d["code"] + (f" ({d['grade']})" if d.get("grade") else "") for d in record.diagnoses
+    )
     codes = ", ".join(record.codes) or "none"
     label = f"{record.id}  {record.eye}  {diagnoses or 'no diagnosis'}  |  findings: {codes}"
     if record.negated:
@@ -160,11 +177,19 @@ def _record_case(record: Any, frames: Any, title: str | None) -> dict[str, Any]:
     times = record.frame_times_s
     phases = record.phases
     frame_labels = [
-        (f"{times[i]:.1f} s" if times else f"#{i}") + (f" {PHASE_SHORT.get(phases[i], phases[i])}" if phases else "")
+        (f"{times[i]:.1f} s" if times else f"#{i}")
+        + (f" {PHASE_SHORT.get(phases[i], phases[i])}" if phases else "")
         for i in range(len(frames))
     ]
     comment = "synthetic (ffasora simulator)" if record.source == "simulator" else "ffasora dataset video"
-    return {"id": record.id, "frames": frames, "label": label, "frame_labels": frame_labels, "title": title, "comment": comment}
+    return {
+        "id": record.id,
+        "frames": frames,
+        "label": label,
+        "frame_labels": frame_labels,
+        "title": title,
+        "comment": comment,
+    }
 
 
 def _load_file_case(path: Path) -> dict[str, Any]:
@@ -183,4 +208,11 @@ def _load_file_case(path: Path) -> dict[str, Any]:
 
         frames, times = read_video(path)
     labels = [f"{t:.1f} s" for t in times] if times is not None else [f"#{i}" for i in range(len(frames))]
-    return {"id": path.stem, "frames": frames, "label": path.name, "frame_labels": labels, "title": None, "comment": "ffasora show"}
+    return {
+        "id": path.stem,
+        "frames": frames,
+        "label": path.name,
+        "frame_labels": labels,
+        "title": None,
+        "comment": "ffasora show",
+    }

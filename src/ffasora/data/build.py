@@ -11,7 +11,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import dataclasses
 import multiprocessing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -146,7 +146,7 @@ def _run(
     cfg: SimulateConfig,
     workers: int,
     simulate_fn: SimulateFn | None,
-) -> Any:
+) -> Iterator[list[VideoRecord]]:
     """Yield each patient's records as its files are written, in a pool when ``workers`` > 1."""
     if workers <= 1 or len(todo) <= 1:
         for plans in todo:
@@ -170,7 +170,6 @@ def simulate_patient(
         from ffasora.simulate import simulate_case  # type: ignore[attr-defined,unused-ignore]
 
         simulate_fn = simulate_case
-    assert simulate_fn is not None
     records: list[VideoRecord] = []
     diagnosis: str | None = None
     for k, plan in enumerate(plans):

@@ -52,7 +52,9 @@ class FFADataset(Dataset[dict[str, Any]]):
         if frames is not None:
             short = [r.id for r in self.records if r.frames < frames]
             if short:
-                raise ValueError(f"{self.root}: {len(short)} video(s) (e.g. {short[0]}) have fewer than {frames} frames")
+                raise ValueError(
+                    f"{self.root}: {len(short)} video(s) (e.g. {short[0]}) have fewer than {frames} frames"
+                )
 
     def __len__(self) -> int:
         return len(self.records)
@@ -67,7 +69,9 @@ class FFADataset(Dataset[dict[str, Any]]):
             )
         if self.frames is not None and self.frames != len(frames):
             frames = frames[temporal_indices(len(frames), self.frames)]
-        video = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(127.5).sub_(1.0)[None]  # (1, T, H, W)
+        video = (
+            torch.from_numpy(np.ascontiguousarray(frames)).float().div_(127.5).sub_(1.0)[None]
+        )  # (1, T, H, W)
         if self.size is not None and video.shape[-2:] != (self.size, self.size):
             video = F.interpolate(video, size=(self.size, self.size), mode="bilinear", antialias=True)
             video = video.clamp_(-1.0, 1.0)

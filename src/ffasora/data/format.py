@@ -153,7 +153,13 @@ def _jsonable(obj: Any) -> Any:
         return obj.item()
     if isinstance(obj, Path):
         return str(obj)
-    return obj
+    if hasattr(obj, "to_dict"):
+        return _jsonable(obj.to_dict())
+    if isinstance(obj, str | int | float | bool | type(None)):
+        return obj
+    if hasattr(obj, "__dict__"):
+        return _jsonable(vars(obj))
+    raise TypeError(f"cannot store {type(obj).__name__} as JSON")
 
 
 def check_frames(frames: np.ndarray, what: str = "frames") -> None:

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ffasora.diffusion.denoisers import Network
@@ -40,8 +39,8 @@ def _stack(cond: Any, uncond: Any) -> Any:
 
 
 def _pad_tokens(t: Tensor, length: int) -> Tensor:
-    pad = [0, 0] * (t.ndim - 2) + [0, length - t.shape[1]]
-    return F.pad(t, pad)
+    """Zero-pad dim 1 to ``length``; by concatenation so that bool masks pad too."""
+    return torch.cat([t, t.new_zeros(t.shape[0], length - t.shape[1], *t.shape[2:])], dim=1)
 
 
 def classifier_free_guidance(

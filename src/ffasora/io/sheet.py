@@ -34,7 +34,9 @@ def contact_sheet(
         raise ValueError("contact_sheet: no rows given")
     for i, frames in enumerate(rows):
         if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 3:
-            raise ValueError(f"contact_sheet: row {i} must be (T, H, W) uint8, got {getattr(frames, 'shape', None)}")
+            raise ValueError(
+                f"contact_sheet: row {i} must be (T, H, W) uint8, got {getattr(frames, 'shape', None)}"
+            )
     for name, labels in (("row_labels", row_labels), ("frame_labels", frame_labels)):
         if labels is not None and len(labels) != len(rows):
             raise ValueError(f"contact_sheet: {len(labels)} {name} for {len(rows)} rows")

@@ -52,6 +52,7 @@ def write_mp4(
         for key, value in (metadata or {}).items():
             container.metadata[str(key)] = str(value)
         stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))
+        assert isinstance(stream, av.VideoStream)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         # Full-range 4:2:0 keeps all 256 grey levels (limited range would squeeze them into 16..235).
         pix_fmt = "yuvj420p" if codec == "libx264" else "yuv420p"
@@ -77,7 +78,12 @@ def write_gif(frames: np.ndarray, path: str | Path, fps: float = 4.0, loop: bool
     images = [Image.fromarray(frame, mode="L") for frame in frames]
     duration = max(int(round(1000 / fps)), 20)
     images[0].save(
-        path, save_all=True, append_images=images[1:], duration=duration, loop=0 if loop else 1, optimize=False
+        path,
+        save_all=True,
+        append_images=images[1:],
+        duration=duration,
+        loop=0 if loop else 1,
+        optimize=False,
     )
     return path
 
