@@ -95,7 +95,9 @@ def measure(
     repeats: int,
 ) -> Row:
     full = load_config(DiTConfig, ROOT / "configs" / "dit" / f"{preset}.toml")
-    cfg = full if layers is None else dataclasses.replace(full, num_layers=layers, dense_first=0, dense_last=0)
+    cfg = (
+        full if layers is None else dataclasses.replace(full, num_layers=layers, dense_first=0, dense_last=0)
+    )
     t, h, w = latent_grid(size)
     text_len = TEXT_TOKENS.get(preset, 64)
     # time scales with FLOPs (dense and Skiparse blocks differ), activations with depth
@@ -161,7 +163,9 @@ def print_rows(rows: list[Row], device: str, dtype: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--presets", nargs="+", default=["small"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[128, 512])
     parser.add_argument("--layers", type=int, default=None, help="build this many blocks and extrapolate")

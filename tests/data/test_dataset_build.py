@@ -99,3 +99,31 @@ def test_worker_processes_give_the_same_dataset(tmp_path):
     simulate_dataset(tmp_path / "one", CFG, simulate_fn=fake_simulate_case)
     simulate_dataset(tmp_path / "two", CFG, simulate_fn=fake_simulate_case, workers=2)
     assert _digest(tmp_path / "one") == _digest(tmp_path / "two")
+
+
+KILL_SCRIPT = """
+import os, signal, sys
+sys.path.insert(0, {here!r})
+from ffa_fake_simulator import fake_simulate_case
+from ffasora.data.build import SimulateConfig, simulate_dataset
+
+def kill(done, total):
+    if done >= 4:
+        os.kill(os.getpid(), signal.SIGKILL)  # no clean-up of any kind, as with a power cut
+
+simulate_dataset({out!r}, SimulateConfig(n=7, size=32, frames=5, seed=0), simulate_fn=fake_simulate_case,
+                 progress=kill)
+"""
+
+
+@pytest.mark.multiproc
+def test_killed_build_resumes_to_the_same_dataset(tmp_path):
+    import subprocess
+    import sys
+
+    simulate_dataset(tmp_path / "full", CFG, simulate_fn=fake_simulate_case)
+    script = KILL_SCRIPT.format(here=str(Path(__file__).parent), out=str(tmp_path / "cut"))
+    assert subprocess.run([sys.executable, "-c", script], timeout=120).returncode == -9
+    assert len(read_manifest(tmp_path / "cut")) >= 4
+    simulate_dataset(tmp_path / "cut", CFG, simulate_fn=fake_simulate_case)
+    assert _digest(tmp_path / "cut") == _digest(tmp_path / "full")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from diffusers import DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler
+from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler
 from gaussian_oracle import MU, S, ddpm_oracle, exact_ode_map, flow_oracle
 
 from ffasora.diffusion import (
@@ -65,6 +65,19 @@ def test_dpmpp_2m_equals_diffusers(steps: int) -> None:
     theirs = diffusers_loop(DPMSolverMultistepScheduler(**OSP), noise, steps)
     config = DiffusionConfig(steps=steps, sampler="dpmpp_2m")
     torch.testing.assert_close(sample(config, toy_network, noise, num_tokens=1), theirs, rtol=0, atol=1e-5)
+
+
+def test_euler_is_ddim() -> None:
+    """Our Euler in VE coordinates is DDIM (eta = 0). diffusers' DDIM keeps alphabar_T = 0 where every VE
+    sampler needs the 2^-24 clamp, so the first x0 estimate differs by 2^-12 * noise: hence atol 1e-3."""
+    noise = torch.randn(2, 4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    scheduler = DDIMScheduler(**OSP, clip_sample=False)
+    scheduler.set_timesteps(10)
+    x = noise.clone()
+    for t in scheduler.timesteps:
+        x = scheduler.step(toy_network(x, t.float().expand(len(x))), t, x, eta=0.0).prev_sample
+    ours = sample(DiffusionConfig(steps=10, sampler="euler"), toy_network, noise, num_tokens=1)
+    torch.testing.assert_close(ours, x, rtol=0, atol=1e-3)
 
 
 def _ddpm_error(sampler: str, steps: int, prediction: str = "v") -> float:
@@ -174,3 +187,5 @@ def test_progress_and_grid_checks() -> None:
         SAMPLERS["euler"].fn(lambda x, s: x, torch.zeros(1, 2), torch.tensor([1.0, 2.0, 0.0]))
     with pytest.raises(ValueError, match="does not apply"):
         DiffusionConfig(objective="flow", sampler="euler_ancestral")
+    with pytest.raises(ValueError, match="trailing"):
+        DiffusionConfig(spacing="leading")

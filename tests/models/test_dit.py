@@ -89,6 +89,14 @@ def test_official_config_rejects_what_we_do_not_implement() -> None:
     raw = {"num_attention_heads": 2, "attention_head_dim": 6, "in_channels": 8, "num_layers": 2,
            "caption_channels": 8, "patch_size": 2, "activation_fn": "gelu-approximate"}  # fmt: skip
     assert config_from_official(raw).out_channels == 8
+    sparse = config_from_official(raw | {"num_layers": 32, "sparse1d": True, "sparse_n": 4})
+    assert [i for i in range(32) if not sparse.is_sparse(i)] == [
+        0,
+        1,
+        30,
+        31,
+    ]  # upstream: sparse iff 1 < i < 30
+    assert config_from_official(raw | {"sparse1d": False, "sparse_n": 4}).sparse_n == 1
     with pytest.raises(ValueError, match="patch_size_t"):
         config_from_official(raw | {"patch_size_t": 2})
     with pytest.raises(ValueError, match="activation_fn"):
@@ -255,3 +263,48 @@ def test_fresh_model_predicts_zero_but_trains() -> None:
     assert torch.equal(out, torch.zeros_like(out))  # zero-initialised output projection (PixArt-alpha)
     out.sub(x).square().mean().backward()
     assert model.proj_out.weight.grad is not None and model.proj_out.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.skipif(not FIXTURE.is_dir(), reason="shared fixture dit_a not present")
+def test_official_training_checkpoint_loads_its_ema_weights(tmp_path: Path) -> None:
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "config.json").write_text((FIXTURE / "config.json").read_text())
+    official = load_file(str(FIXTURE / "diffusion_pytorch_model.safetensors"))
+    noisy = {f"module.{k}": v + 1.0 for k, v in official.items()}
+    torch.save({"state_dict": noisy, "ema_state_dict": {f"module.{k}": v for k, v in official.items()}},
+               folder / "checkpoint.ckpt")  # fmt: skip
+    model = DiT.from_pretrained(folder)
+    reference = DiT.from_pretrained(FIXTURE)
+    for (name, a), b in zip(model.state_dict().items(), reference.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+@pytest.mark.skipif(not FIXTURE.is_dir(), reason="shared fixture dit_a not present")
+def test_official_folder_round_trip_is_exact(tmp_path: Path) -> None:
+    model = DiT.from_pretrained(FIXTURE)
+    model.save_official(tmp_path / "official")
+    original = load_file(str(FIXTURE / "diffusion_pytorch_model.safetensors"))
+    written = load_file(str(tmp_path / "official" / "diffusion_pytorch_model.safetensors"))
+    assert written.keys() == original.keys()
+    assert all(torch.equal(written[k], original[k]) for k in original)
+    raw = json.loads((FIXTURE / "config.json").read_text())
+    ours = json.loads((tmp_path / "official" / "config.json").read_text())
+    assert config_from_official(ours) == config_from_official(raw)
+    assert {k: ours[k] for k in ours if k in raw} == {k: raw[k] for k in ours if k in raw}
+
+
+def test_official_layout_refuses_configs_upstream_cannot_express(tmp_path: Path) -> None:
+    cfg = DiTConfig(**{**TINY.to_dict(), "sparse_n": 2, "dense_first": 1})
+    with pytest.raises(ValueError, match="dense_first"):
+        DiT(cfg).save_official(tmp_path / "x")
+    sparse = DiTConfig(
+        **{**TINY.to_dict(), "num_layers": 3, "sparse_n": 2, "dense_first": 2, "dense_last": 0}
+    )
+    model = _randomise(DiT(sparse))
+    model.save_official(tmp_path / "ok")
+    loaded = DiT.from_pretrained(tmp_path / "ok")
+    assert loaded.config == sparse
+    x, t, text, mask = _inputs(sparse)
+    with torch.no_grad():
+        assert torch.equal(loaded(x, t, text, mask), model(x, t, text, mask))

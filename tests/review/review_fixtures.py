@@ -9,10 +9,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+import av
 import numpy as np
 from PIL import Image
-
-from ffasora.review import media
 
 FINDINGS = (("MA", "microaneurysms"), ("LEAK_FOCAL", "focal leakage"), ("NPA", "capillary non-perfusion"))
 
@@ -27,6 +26,20 @@ def _clip(seed: int, size: int = 32, frames: int = 5) -> np.ndarray:
     return (255 * np.clip(ramp * disc + 0.05 * rng.random((frames, size, size)), 0, 1)).astype(np.uint8)
 
 
+def _write_tagged_mp4(path: Path, frames: np.ndarray) -> None:
+    """An mp4 like a generated video: a different size and codec settings, and a "synthetic" container tag."""
+    with av.open(str(path), mode="w", format="mp4", options={"movflags": "use_metadata_tags"}) as container:
+        container.metadata["comment"] = "synthetic"
+        container.metadata["ffasora_seed"] = "7"
+        stream = container.add_stream("libx264", rate=4)
+        stream.height, stream.width = frames.shape[1:]
+        stream.pix_fmt = "yuv420p"
+        for array in frames:
+            frame = av.VideoFrame.from_ndarray(array, format="gray").reformat(format="yuv420p")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+
+
 def make_sources(root: Path, n_synthetic: int = 4, n_real: int = 2) -> tuple[Path, Path]:
     """A folder of synthetic clips (mp4 and one gif) and a dataset folder of real clips."""
     syn = root / "generated"
@@ -35,9 +48,11 @@ def make_sources(root: Path, n_synthetic: int = 4, n_real: int = 2) -> tuple[Pat
         frames = _clip(i)
         if i == 0:
             images = [Image.fromarray(f) for f in frames]
-            images[0].save(syn / "case_000.gif", save_all=True, append_images=images[1:], duration=100, loop=0)
+            images[0].save(
+                syn / "case_000.gif", save_all=True, append_images=images[1:], duration=100, loop=0
+            )
         else:
-            media.write_mp4(syn / f"case_{i:03d}.mp4", frames, fps=7)
+            _write_tagged_mp4(syn / f"case_{i:03d}.mp4", frames)
     real = root / "realset"
     (real / "videos").mkdir(parents=True)
     records = []

@@ -83,14 +83,16 @@ def test_rater_completes_a_session_and_ratings_survive_a_restart(browser, served
     assert "Video 1 of 6" in driver.title
 
     # The video really plays in Chromium (decoded, has a duration) and the frame strip loads.
-    WebDriverWait(driver, 10).until(lambda d: d.execute_script("return document.getElementById('player').readyState") >= 2)
+    WebDriverWait(driver, 10).until(
+        lambda d: d.execute_script("return document.getElementById('player').readyState") >= 2
+    )
     assert driver.execute_script("return document.getElementById('player').duration") > 0
     assert driver.execute_script("return document.getElementById('strip').naturalWidth") > 0
     assert driver.execute_script("return document.getElementById('player').loop") is True
 
     scores = [2, 1, 3, 2, 4, 1]
     for n, score in enumerate(scores, start=1):
-        assert f"Video {n} of 6" in driver.title
+        WebDriverWait(driver, 10).until(lambda d, n=n: f"Video {n} of 6" in d.title)
         _rate(driver, score, call="synthetic" if n % 2 else "real", findings=("MA",) if n == 3 else ())
     WebDriverWait(driver, 10).until(ec.presence_of_element_located((By.ID, "all-done")))
 
@@ -100,6 +102,7 @@ def test_rater_completes_a_session_and_ratings_survive_a_restart(browser, served
     assert driver.find_element(By.ID, "finding-MA").is_selected()
     assert driver.find_element(By.ID, "progress-text").text == "6 / 6 rated"
     _rate(driver, 5)
+    WebDriverWait(driver, 10).until(lambda d: "Video 4 of 6" in d.title)  # the server has acknowledged it
 
     # Kill the server without warning, start a new process, and find every rating again.
     server.stop(hard=True)
@@ -148,7 +151,11 @@ def test_path_traversal_is_refused(browser, served) -> None:
     import http.client
 
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    for raw in (f"/r/{token}/media/../../study.sqlite", f"/r/{token}/media/{secret}", "/static/../study.sqlite"):
+    for raw in (
+        f"/r/{token}/media/../../study.sqlite",
+        f"/r/{token}/media/{secret}",
+        "/static/../study.sqlite",
+    ):
         conn.request("GET", raw)
         response = conn.getresponse()
         data = response.read()

@@ -29,15 +29,27 @@ def _findings_checklist(spec: str) -> tuple[tuple[str, str], ...]:
 @review_app.command("create")
 def create(
     study: Path = typer.Argument(..., help="Folder to create for the study (must not exist or be empty)."),
-    videos: list[Path] = typer.Option(..., "--videos", help="Folder/file of synthetic videos or a dataset folder; repeatable."),
+    videos: list[Path] = typer.Option(
+        ..., "--videos", help="Folder/file of synthetic videos or a dataset folder; repeatable."
+    ),
     raters: str = typer.Option(..., "--raters", help="Comma-separated rater names, e.g. 'drA,drB,drC'."),
-    real: list[Path] = typer.Option([], "--real", help="Folder of real videos or a dataset folder; repeatable."),
-    real_share: float = typer.Option(0.2, "--real-share", help="Share of each rater's list that is real videos."),
-    per_rater: int | None = typer.Option(None, "--per-rater", help="Videos per rater (default: all, fully crossed)."),
+    real: list[Path] = typer.Option(
+        [], "--real", help="Folder of real videos or a dataset folder; repeatable."
+    ),
+    real_share: float = typer.Option(
+        0.2, "--real-share", help="Share of each rater's list that is real videos."
+    ),
+    per_rater: int | None = typer.Option(
+        None, "--per-rater", help="Videos per rater (default: all, fully crossed)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the selection and the per-rater orders."),
-    size: int | None = typer.Option(None, "--size", help="Height to resize every video to (default: smallest)."),
+    size: int | None = typer.Option(
+        None, "--size", help="Height to resize every video to (default: smallest)."
+    ),
     fps: int = typer.Option(7, "--fps", help="Playback frame rate of every video."),
-    findings: str = typer.Option("all", "--findings", help="Checklist: 'all', 'none', or codes 'MA,NPA,...'."),
+    findings: str = typer.Option(
+        "all", "--findings", help="Checklist: 'all', 'none', or codes 'MA,NPA,...'."
+    ),
     title: str = typer.Option("FFA video quality review", "--title", help="Title shown to raters."),
     base_url: str = typer.Option("http://127.0.0.1:8000", "--base-url", help="Where the app will be served."),
 ) -> None:
@@ -49,18 +61,33 @@ def create(
     from ffasora.review.study import StudyOptions, create_study
 
     names = [n.strip() for n in raters.split(",") if n.strip()]
-    options = StudyOptions(real_share=real_share, per_rater=per_rater, seed=seed, size=size, fps=fps,
-                           findings=_findings_checklist(findings), title=title)
+    options = StudyOptions(
+        real_share=real_share,
+        per_rater=per_rater,
+        seed=seed,
+        size=size,
+        fps=fps,
+        findings=_findings_checklist(findings),
+        title=title,
+    )
     with Progress(transient=True) as bar:
         task = bar.add_task("encoding videos", total=None)
         try:
-            created = create_study(study, videos, names, real=real, options=options,
-                                   progress=lambda done, total: bar.update(task, completed=done, total=total))
+            created = create_study(
+                study,
+                videos,
+                names,
+                real=real,
+                options=options,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
     console = Console()
-    console.print(f"study {created.path}: {created.n_synthetic} synthetic + {created.n_real} real videos, "
-                  f"{created.per_rater} per rater")
+    console.print(
+        f"study {created.path}: {created.n_synthetic} synthetic + {created.n_real} real videos, "
+        f"{created.per_rater} per rater"
+    )
     for warning in created.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     table = Table("rater", "secret link (send privately; also in raters.csv)")
@@ -107,21 +134,32 @@ def stats_command(
         raise typer.BadParameter(str(exc)) from exc
     console = Console()
     counts = result["counts"]
-    console.print(f"{counts['ratings']} of {counts['assigned']} assigned ratings stored "
-                  f"({counts['submissions']} submissions incl. changes), {counts['raters']} raters")
+    console.print(
+        f"{counts['ratings']} of {counts['assigned']} assigned ratings stored "
+        f"({counts['submissions']} submissions incl. changes), {counts['raters']} raters"
+    )
     table = Table("videos", "n", "mean", "SD", "median", "IQR")
     for kind, s in result["overall"].items():
         if s["n"]:
-            table.add_row(kind, str(s["n"]), f"{s['mean']:.3f}", f"{s['sd']:.3f}", f"{s['median']:g}", f"{s['iqr']:g}")
+            table.add_row(
+                kind, str(s["n"]), f"{s['mean']:.3f}", f"{s['sd']:.3f}", f"{s['median']:g}", f"{s['iqr']:g}"
+            )
     console.print(table)
     table = Table("videos", "statistic", "value", "95% CI", "units")
     for row in result["agreement"]:
-        table.add_row(row["videos"], row["statistic"], f"{row['value']:.3f}",
-                      f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]", str(row["n_units"]))
+        table.add_row(
+            row["videos"],
+            row["statistic"],
+            f"{row['value']:.3f}",
+            f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]",
+            str(row["n_units"]),
+        )
     console.print(table)
     for row in result["turing"]:
-        console.print(f"Turing test {row['rater']}: accuracy {row['accuracy']:.3f} ({row['correct']}/{row['n']}), "
-                      f"p vs 50% = {row['p_value_vs_50']:.3g}")
+        console.print(
+            f"Turing test {row['rater']}: accuracy {row['accuracy']:.3f} ({row['correct']}/{row['n']}), "
+            f"p vs 50% = {row['p_value_vs_50']:.3g}"
+        )
     console.print(f"written to {out}")
 
 

@@ -27,7 +27,7 @@ FLOW_TIME_SCALE = 1000.0
 """Flow networks see ``timestep = 1000 t`` so their timestep embedding covers the same range as DDPM's."""
 
 
-def _per_sample(c: Tensor, x: Tensor) -> Tensor:
+def per_sample(c: Tensor, x: Tensor) -> Tensor:
     """A ``(B,)`` coefficient shaped to broadcast against ``x (B, ...)`` in ``x``'s dtype."""
     return c.to(device=x.device, dtype=x.dtype).reshape(-1, *([1] * (x.ndim - 1)))
 
@@ -55,11 +55,11 @@ class DDPMDenoiser:
         sigma = sigma.double()
         alpha = (1.0 + sigma**2).rsqrt()
         timestep = self.schedule.sigma_to_timestep(sigma).to(device=x.device, dtype=torch.float32)
-        out = self.network(x * _per_sample(alpha, x), timestep)
+        out = self.network(x * per_sample(alpha, x), timestep)
         if self.prediction == "v":
-            return x * _per_sample(alpha**2, x) - out * _per_sample(alpha * sigma, x)
+            return x * per_sample(alpha**2, x) - out * per_sample(alpha * sigma, x)
         if self.prediction == "eps":
-            return x - out * _per_sample(sigma, x)
+            return x - out * per_sample(sigma, x)
         return out
 
 
@@ -73,4 +73,4 @@ class FlowDenoiser:
 
     def __call__(self, x: Tensor, sigma: Tensor) -> Tensor:
         timestep = (sigma.double() * self.time_scale).to(device=x.device, dtype=torch.float32)
-        return x - _per_sample(sigma.double(), x) * self.network(x, timestep)
+        return x - per_sample(sigma.double(), x) * self.network(x, timestep)

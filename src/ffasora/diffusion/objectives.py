@@ -11,21 +11,22 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ffasora.diffusion.denoisers import FLOW_TIME_SCALE
+from ffasora.diffusion.denoisers import FLOW_TIME_SCALE, per_sample
 from ffasora.diffusion.guidance import ConditionedNetwork
+from ffasora.diffusion.samplers import randn_like
 from ffasora.diffusion.schedules import DDPMSchedule, shift_time
-
-
-def _per_sample(c: Tensor, x: Tensor) -> Tensor:
-    return c.to(device=x.device, dtype=x.dtype).reshape(-1, *([1] * (x.ndim - 1)))
 
 
 def _noise(x0: Tensor, noise: Tensor | None, generator: torch.Generator | None) -> Tensor:
     if noise is None:
-        return torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
+        return randn_like(x0, generator)
     if noise.shape != x0.shape:
         raise ValueError(f"noise shape {tuple(noise.shape)} differs from x0 shape {tuple(x0.shape)}")
     return noise
+
+
+def _device_of(generator: torch.Generator | None) -> torch.device:
+    return generator.device if generator is not None else torch.device("cpu")
 
 
 def _masked_mse(pred: Tensor, target: Tensor, mask: Tensor | None) -> Tensor:
@@ -55,7 +56,7 @@ def stratified_timesteps(
     high = (rank + 1) * num_train_steps // world_size
     if high <= low:
         raise ValueError(f"world_size {world_size} exceeds num_train_steps {num_train_steps}")
-    return torch.randint(low, high, (batch,), generator=generator)
+    return torch.randint(low, high, (batch,), generator=generator, device=_device_of(generator))
 
 
 def v_prediction_loss(
@@ -79,12 +80,12 @@ def v_prediction_loss(
     ``min_snr_gamma=None`` gives the plain MSE. Returns a scalar.
     """
     if timesteps is None:
-        timesteps = torch.randint(0, schedule.num_train_steps, (x0.shape[0],), generator=generator)
+        timesteps = stratified_timesteps(x0.shape[0], schedule.num_train_steps, generator=generator)
     timesteps = timesteps.to(x0.device)
     eps = _noise(x0, noise, generator)
     alpha, sigma = schedule.alpha_sigma(timesteps)
-    x_t = _per_sample(alpha, x0) * x0 + _per_sample(sigma, x0) * eps
-    target = _per_sample(alpha, x0) * eps - _per_sample(sigma, x0) * x0
+    x_t = per_sample(alpha, x0) * x0 + per_sample(sigma, x0) * eps
+    target = per_sample(alpha, x0) * eps - per_sample(sigma, x0) * x0
     pred = denoiser(x_t, timesteps.float(), cond)
     loss = _masked_mse(pred, target, mask)
     if min_snr_gamma is not None:
@@ -102,7 +103,10 @@ def logit_normal_time(
 ) -> Tensor:
     """Flow times ``(batch,)`` float64: ``sigmoid(N(mean, std^2))`` (Esser et al. 2024, SD3 Eq. 19), which
     concentrates training on the middle of the path, then warped by :func:`shift_time`."""
-    u = torch.randn(batch, generator=generator, dtype=torch.float64) * std + mean
+    u = (
+        torch.randn(batch, generator=generator, dtype=torch.float64, device=_device_of(generator)) * std
+        + mean
+    )
     return shift_time(torch.sigmoid(u), shift)
 
 
@@ -129,6 +133,6 @@ def flow_matching_loss(
         t = logit_normal_time(x0.shape[0], logit_mean, logit_std, shift, generator)
     t = t.to(x0.device)
     eps = _noise(x0, noise, generator)
-    x_t = (1 - _per_sample(t, x0)) * x0 + _per_sample(t, x0) * eps
+    x_t = (1 - per_sample(t, x0)) * x0 + per_sample(t, x0) * eps
     pred = denoiser(x_t, (t * FLOW_TIME_SCALE).float(), cond)
     return _masked_mse(pred, eps - x0, mask).mean()

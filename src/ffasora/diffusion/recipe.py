@@ -48,8 +48,16 @@ class DiffusionConfig:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"diffusion objective must be one of {OBJECTIVES}, got {self.objective!r}")
         get_sampler(self.sampler, self.family)
+        if self.spacing not in ("trailing", "leading", "linspace"):
+            raise ValueError(f"spacing must be 'trailing', 'leading' or 'linspace', got {self.spacing!r}")
+        if self.family == "ddpm" and self.zero_terminal_snr and self.spacing != "trailing":
+            # Lin et al. 2024, Sec. 3.3: only trailing spacing starts sampling at the zero-SNR step the model
+            # was trained to start from.
+            raise ValueError(f"zero_terminal_snr needs spacing='trailing', got {self.spacing!r}")
         if self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if self.guidance < 0:
+            raise ValueError(f"guidance must be >= 0, got {self.guidance}")
 
     @property
     def family(self) -> str:

@@ -29,6 +29,13 @@ Progress = Callable[[int, int], None]
 Sampler = Callable[..., Tensor]
 
 
+def randn_like(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Standard-normal noise shaped like ``x``, drawn on the generator's device and moved to ``x``'s, so that
+    a CPU generator reproduces the same numbers whatever device the latents live on."""
+    device = generator.device if generator is not None else x.device
+    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=device).to(x.device)
+
+
 def _check_grid(sigmas: Tensor) -> None:
     if sigmas.ndim != 1 or len(sigmas) < 2:
         raise ValueError(
@@ -133,8 +140,7 @@ def euler_ancestral(
         sigma_down = (sigma_next**2 - sigma_up**2) ** 0.5
         d = (x - denoise(x, _batch(sigmas[i], x))) / sigma
         x = x + d * (sigma_down - sigma)
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-        x = x + noise * sigma_up
+        x = x + randn_like(x, generator) * sigma_up
         _step_done(progress, i, n)
     return x
 

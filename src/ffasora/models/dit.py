@@ -12,6 +12,7 @@ scale theirs to that range.
 
 Loading official weights
 ------------------------
+``DiT.save_official`` writes the official diffusers layout back (``config_to_official``).
 ``DiT.from_pretrained`` reads our folders (``config.json`` = :class:`DiTConfig`, ``model.safetensors``) and
 the official ones: a diffusers folder of ``OpenSoraT2V_v1_3`` or ``config.json`` + ``.ckpt``. Official config
 keys map to :class:`DiTConfig` as follows (anything else is rejected):
@@ -61,6 +62,7 @@ transformer_blocks.{i}.ff.net.0.proj.* / ff.net.2.*    blocks.{i}.mlp.fc1.* / ml
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -69,6 +71,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import save_file
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
@@ -76,6 +79,7 @@ from ffasora.models.dit_blocks import MASKED, AttentionContext, CrossAttention, 
 from ffasora.models.pretrained import build_and_load, read_config, read_state_dict, save_model_folder
 from ffasora.models.rope import rope_tables
 
+OFFICIAL_WEIGHTS = "diffusion_pytorch_model.safetensors"
 TIME_FREQ_DIM = 256  # sinusoid width of the timestep embedding (PixArt-alpha / diffusers default)
 
 
@@ -102,11 +106,26 @@ class DiTConfig:
     def __post_init__(self) -> None:
         if self.head_dim % 6:
             raise ValueError(f"DiTConfig.head_dim={self.head_dim}: RoPE-3D needs a multiple of 6")
-        for name in ("in_channels", "out_channels", "num_layers", "num_heads", "patch_size", "sparse_n"):
+        positive = (
+            "in_channels",
+            "out_channels",
+            "num_layers",
+            "num_heads",
+            "patch_size",
+            "sparse_n",
+            "mlp_ratio",
+        )
+        for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"DiTConfig.{name}={getattr(self, name)}: expected a positive integer")
+        if self.dense_first < 0 or self.dense_last < 0:
+            raise ValueError(
+                f"DiTConfig dense_first/dense_last = {self.dense_first}/{self.dense_last}: expected >= 0"
+            )
         if len(self.rope_scale) != 3:
             raise ValueError(f"DiTConfig.rope_scale={self.rope_scale}: expected three numbers (t, h, w)")
+        # JSON/TOML give lists; keep a hashable, comparable tuple of floats
+        object.__setattr__(self, "rope_scale", tuple(float(v) for v in self.rope_scale))
 
     @property
     def hidden_size(self) -> int:
@@ -122,10 +141,7 @@ class DiTConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"{source}: unknown DiT config key(s) {unknown}; known: {sorted(names)}")
-        values = dict(data)
-        if "rope_scale" in values:
-            values["rope_scale"] = tuple(float(v) for v in values["rope_scale"])
-        return cls(**values)
+        return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -176,6 +192,45 @@ def config_from_official(raw: dict[str, Any], source: str = "config.json") -> Di
         dense_first=2,
         dense_last=max(0, num_layers - 30),
     )
+
+
+def config_to_official(cfg: DiTConfig) -> dict[str, Any]:
+    """The ``OpenSoraT2V_v1_3`` config of ``cfg``; ``ValueError`` if upstream cannot express it.
+
+    Upstream fixes the Skiparse layout (blocks 2..29 sparse) and always ends with a 1e-6 LayerNorm.
+    """
+    if cfg.sparse_n > 1 and (cfg.dense_first, cfg.dense_last) != (2, max(0, cfg.num_layers - 30)):
+        raise ValueError(
+            f"dense_first={cfg.dense_first}, dense_last={cfg.dense_last}: the official model makes blocks "
+            f"2..29 sparse, i.e. dense_first=2, dense_last={max(0, cfg.num_layers - 30)}"
+        )
+    if cfg.mlp_ratio != 4 or cfg.rope_base != 10000.0:
+        raise ValueError(f"mlp_ratio={cfg.mlp_ratio}, rope_base={cfg.rope_base}: upstream fixes 4 and 10000")
+    return {
+        "_class_name": "OpenSoraT2V_v1_3",
+        "num_attention_heads": cfg.num_heads,
+        "attention_head_dim": cfg.head_dim,
+        "in_channels": cfg.in_channels,
+        "out_channels": cfg.out_channels,
+        "num_layers": cfg.num_layers,
+        "dropout": 0.0,
+        "cross_attention_dim": cfg.hidden_size,
+        "attention_bias": cfg.attention_bias,
+        "patch_size": cfg.patch_size,
+        "patch_size_t": 1,
+        "activation_fn": "gelu-approximate",
+        "only_cross_attention": False,
+        "double_self_attention": False,
+        "upcast_attention": False,
+        "norm_elementwise_affine": False,
+        "norm_eps": cfg.norm_eps,
+        "caption_channels": cfg.text_dim,
+        "interpolation_scale_t": cfg.rope_scale[0],
+        "interpolation_scale_h": cfg.rope_scale[1],
+        "interpolation_scale_w": cfg.rope_scale[2],
+        "sparse1d": cfg.sparse_n > 1,
+        "sparse_n": cfg.sparse_n,  # 1 keeps upstream's per-block mask lookup working for dense models
+    }
 
 
 # (official pattern, our replacement), tried in order; the inverse table serves export.
@@ -324,7 +379,10 @@ class DiT(nn.Module):
             raise ValueError(f"latent size {h}x{w} is not divisible by the patch size {p}")
         grid = (t, h // p, w // p)
         text_states, text_mask = self._check_text(text_states, text_mask, b)
-        timestep = torch.as_tensor(timestep, device=x.device).reshape(-1).expand(b)
+        timestep = torch.as_tensor(timestep, device=x.device).reshape(-1)
+        if timestep.numel() not in (1, b):
+            raise ValueError(f"timestep has {timestep.numel()} values for a batch of {b}; expected 1 or {b}")
+        timestep = timestep.expand(b)
 
         tokens = self.patch_embed(x.transpose(1, 2).flatten(0, 1))  # (B*T, D, H/p, W/p)
         tokens = tokens.flatten(2).transpose(1, 2).reshape(b, -1, self.config.hidden_size)  # (B, S, D)
@@ -395,3 +453,16 @@ class DiT(nn.Module):
     def save_pretrained(self, path: str | Path, dtype: torch.dtype | None = None) -> Path:
         """Write our folder: ``config.json`` (:class:`DiTConfig`) + ``model.safetensors``."""
         return save_model_folder(self, self.config.to_dict(), path, dtype=dtype)
+
+    def save_official(self, path: str | Path, dtype: torch.dtype | None = None) -> Path:
+        """Write an ``OpenSoraT2V_v1_3`` diffusers folder (for the upstream tools); see :func:`config_to_official`."""
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        config = config_to_official(self.config)
+        tensors = {}
+        for key, value in ours_to_official(dict(self.state_dict())).items():
+            value = value.detach().cpu()
+            tensors[key] = (value.to(dtype) if dtype is not None else value).contiguous()
+        save_file(tensors, str(folder / OFFICIAL_WEIGHTS))
+        (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        return folder

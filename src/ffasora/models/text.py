@@ -19,8 +19,10 @@ naming the report, its length and the cap (choice: raise, never truncate; pass a
 DiT accepts any text length).
 
 Languages. Models may not import the findings parser, so translation is injected: ``preprocess`` maps each
-report before tokenisation; the pipeline passes ``ffasora.findings`` ' Chinese -> canonical English
-translation to English-only encoders (``multilingual`` is False) and nothing to multilingual ones.
+report before tokenisation; the pipeline passes the findings parser's Chinese -> canonical English
+translation to English-only encoders (``multilingual`` is False) and nothing to multilingual ones. As a
+guard, a report whose tokens are more than ``unknown_fraction`` (5 %) unknown to the vocabulary raises
+instead of reaching the DiT as a row of [UNK]s.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ class HFTextEncoder:
         return [self._prefix + run + self._suffix for run in runs]
 
     def encode(self, reports: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reports -> (states (B, L, dim) float32, mask (B, L) bool); L = longest report in tokens."""
+        """Reports -> (states (B, L, dim) float32 on the CPU, mask (B, L) bool); L = longest report in tokens."""
         if isinstance(reports, str):
             raise ValueError("encode() takes a list of reports, got a single string")
         texts = [self.preprocess(r) if self.preprocess else r for r in reports]

@@ -43,6 +43,10 @@ _PLAN = {
     "l2_upsample_wavelet": "InverseHaarWaveletTransform3D",
 }
 FRAME_POLICIES = ("error", "pad", "trim")
+# Spatial receptive radius of the decoder after ``mid``, in latent pixels: 4 convs at 1x (up2 blocks), the
+# bilinear up-sampler and 3 convs at 2x, 4 convs at 2x (up1), 7 convs at 4x: 4 + 0.5 + 1.5 + 2 + 1.75 < 10;
+# with margin. A halo this wide makes every tile's crop equal the whole-frame decode.
+TILE_HALO = 12
 
 
 @dataclass(frozen=True)
@@ -171,13 +175,28 @@ class WFVAE(nn.Module):
         for name, module in self.named_modules():
             if isinstance(module, CacheKeyed):
                 module.cache_key = name
+        self.channels_last()
+
+    def channels_last(self) -> WFVAE:
+        """Store conv weights channels-last (oneDNN's native layout on CPU: fewer reorders per convolution).
+
+        Values and state-dict keys are unchanged; activations follow the layout of the input, which
+        ``encode``/``decode`` also make channels-last.
+        """
+        for param in self.parameters():
+            if param.dim() == 5:
+                param.data = param.data.contiguous(memory_format=torch.channels_last_3d)
+            elif param.dim() == 4:
+                param.data = param.data.contiguous(memory_format=torch.channels_last)
+        return self
 
     # ----- weights on disk -------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path: str | Path, dtype: torch.dtype | None = None) -> WFVAE:
         """Load our folder, an official diffusers folder, or official ``config.json`` + ``.ckpt``, strictly."""
         config = WFVAEConfig.from_dict(read_config(path), source=f"{path}/config.json")
-        return build_and_load(lambda: cls(config), read_state_dict(path), source=str(path), dtype=dtype)
+        model = build_and_load(lambda: cls(config), read_state_dict(path), source=str(path), dtype=dtype)
+        return model.channels_last()
 
     def save_pretrained(self, path: str | Path, dtype: torch.dtype | None = None) -> Path:
         """Write ``config.json`` (with ``_class_name``) + ``model.safetensors``."""
@@ -205,12 +224,12 @@ class WFVAE(nn.Module):
             raise ValueError(f"expected pixels (B, C, T, H, W), got shape {tuple(x.shape)}")
         n = self.config.in_channels
         if x.shape[1] == 1 and n == 3:  # grey FFA into official RGB weights: repeat the grey value
-            return x.expand(-1, 3, -1, -1, -1)
-        if x.shape[1] != n:
+            x = x.expand(-1, 3, -1, -1, -1)
+        elif x.shape[1] != n:
             raise ValueError(f"input has {x.shape[1]} channels; this WF-VAE takes {n} (or 1, repeated, when 3)")
         if x.shape[-1] % 8 or x.shape[-2] % 8:
             raise ValueError(f"height and width must be multiples of 8, got {tuple(x.shape[-2:])}")
-        return x
+        return x.contiguous(memory_format=torch.channels_last_3d)
 
     def encode(self, x: torch.Tensor, chunk: int | None = None, frames: str = "error") -> DiagonalGaussian:
         """Pixels (B, C, 1 + 4k, H, W) -> posterior over (B, latent, 1 + k, H/8, W/8).
@@ -241,58 +260,55 @@ class WFVAE(nn.Module):
         chunk: int | None = None,
         tile: int | None = None,
         tile_overlap: int = 4,
+        tile_halo: int = TILE_HALO,
         channels: int | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> torch.Tensor:
         """Latents (B, latent, t, h, w) -> pixels (B, C, 4(t-1)+1, 8h, 8w), not clamped.
 
         ``chunk``: latent frames per temporal chunk (any >= 1; None = whole clip). ``tile``: spatial tile size
-        in latent pixels with ``tile_overlap`` pixels of linear blending (None = no tiling). ``channels=1``
-        averages the RGB output of a 3-channel model to grey. ``progress(done, total)`` is called per tile.
+        in latent pixels, each decoded with ``tile_halo`` pixels of context and blended linearly over
+        ``tile_overlap`` pixels (None = no tiling). ``conv_in`` and ``mid`` (with the attention) run on whole
+        frames, which is cheap at latent resolution; with ``tile_halo >= TILE_HALO`` every later convolution
+        sees its full receptive field, so tiled == whole up to float rounding. ``channels=1``
+        averages the RGB output of a 3-channel model to grey. ``progress(done, total)`` gets latent frames.
         """
         if z.dim() != 5 or z.shape[1] != self.config.latent_dim:
             raise ValueError(f"expected latents (B, {self.config.latent_dim}, t, h, w), got {tuple(z.shape)}")
-        if tile is None or (tile >= z.shape[-2] and tile >= z.shape[-1]):
-            video = self._decode_chunked(z, chunk)
+        if tile is not None and not 0 <= tile_overlap < tile:
+            raise ValueError(f"tile_overlap={tile_overlap} must be in [0, tile={tile})")
+        if chunk is not None and chunk < 1:
+            raise ValueError(f"decode chunk={chunk}: expected >= 1 latent frame")
+        z = z.contiguous(memory_format=torch.channels_last_3d)
+        t, h, w = z.shape[2:]
+        chunk = t if chunk is None else chunk
+        windows = [(0, 0, h, w)]  # (y0, x0, y1, x1) of the kept region, latent pixels
+        if tile is not None and (tile < h or tile < w):
+            windows = [
+                (y0, x0, min(y0 + tile, h), min(x0 + tile, w))
+                for y0 in tile_starts(h, tile, tile_overlap)
+                for x0 in tile_starts(w, tile, tile_overlap)
+            ]
+        head_cache, tile_caches, outs = CausalCache(), [CausalCache() for _ in windows], []
+        for start in range(0, t, chunk):
+            final = start + chunk >= t
+            head_cache.final = final
+            hidden = self.decoder.head(z[:, :, start : start + chunk], head_cache)
+            parts = []
+            for (y0, x0, y1, x1), cache in zip(windows, tile_caches, strict=True):
+                # Each tile gets `tile_halo` latent pixels of real context on every side, cropped away after.
+                ya, xa, yb, xb = max(0, y0 - tile_halo), max(0, x0 - tile_halo), min(h, y1 + tile_halo), min(w, x1 + tile_halo)
+                cache.final = final
+                part = self.decoder.tail(hidden[..., ya:yb, xa:xb], cache)[0]
+                dy, dx = (y0 - ya) * 8, (x0 - xa) * 8
+                parts.append(((y0 * 8, x0 * 8), part[..., dy : dy + (y1 - y0) * 8, dx : dx + (x1 - x0) * 8]))
+            outs.append(parts[0][1] if len(parts) == 1 else blend_tiles(parts, (h * 8, w * 8), tile_overlap * 8))
             if progress is not None:
-                progress(1, 1)
-        else:
-            video = self._decode_tiled(z, chunk, tile, tile_overlap, progress)
+                progress(min(start + chunk, t), t)
+        video = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
         if channels == 1 and video.shape[1] == 3:
             video = video.mean(dim=1, keepdim=True)
         return video
-
-    def _decode_chunked(self, z: torch.Tensor, chunk: int | None) -> torch.Tensor:
-        t = z.shape[2]
-        if chunk is None or chunk >= t:
-            return self.decoder(z)[0]
-        if chunk < 1:
-            raise ValueError(f"decode chunk={chunk}: expected >= 1 latent frame")
-        cache, outs = CausalCache(), []
-        for start in range(0, t, chunk):
-            cache.final = start + chunk >= t
-            outs.append(self.decoder(z[:, :, start : start + chunk], cache)[0])
-        return torch.cat(outs, dim=2)
-
-    def _decode_tiled(
-        self,
-        z: torch.Tensor,
-        chunk: int | None,
-        tile: int,
-        overlap: int,
-        progress: Callable[[int, int], None] | None,
-    ) -> torch.Tensor:
-        if not 0 <= overlap < tile:
-            raise ValueError(f"tile_overlap={overlap} must be in [0, tile={tile})")
-        ys, xs = tile_starts(z.shape[-2], tile, overlap), tile_starts(z.shape[-1], tile, overlap)
-        tiles, total = [], len(ys) * len(xs)
-        for y0 in ys:
-            for x0 in xs:
-                part = self._decode_chunked(z[..., y0 : y0 + tile, x0 : x0 + tile], chunk)
-                tiles.append(((y0 * 8, x0 * 8), part))
-                if progress is not None:
-                    progress(len(tiles), total)
-        return blend_tiles(tiles, (z.shape[-2] * 8, z.shape[-1] * 8), overlap * 8)
 
     def forward(
         self, x: torch.Tensor, generator: torch.Generator | None = None, sample_posterior: bool = True

@@ -140,27 +140,38 @@ class Decoder(CacheKeyed):
         self.inverse_wavelet_transform_l1 = InverseHaarWaveletTransform2D()
         self.inverse_wavelet_transform_l2 = InverseHaarWaveletTransform3D()
 
-    def _align(self, fine: torch.Tensor, frames: int, cache: CausalCache | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _align(self, coarse: torch.Tensor, frames: int, cache: CausalCache | None) -> torch.Tensor:
         """In chunked mode the up-sampled branch runs one frame behind the inverse-Haar branch: queue the rest."""
         if cache is None:
-            return fine, fine[:, :, :0]
+            return coarse
         queued = cache.pop(self.cache_key + ".l2")
         if queued is not None:
-            fine = torch.cat([queued, fine], dim=2)
-        cache.put(self.cache_key + ".l2", fine[:, :, frames:])
-        return fine[:, :, :frames], fine[:, :, frames:]
+            coarse = torch.cat([queued, coarse], dim=2)
+        cache.put(self.cache_key + ".l2", coarse[:, :, frames:])
+        return coarse[:, :, :frames]
 
-    def forward(self, z: torch.Tensor, cache: CausalCache | None = None) -> tuple[torch.Tensor, Coeffs]:
+    def head(self, z: torch.Tensor, cache: CausalCache | None = None) -> torch.Tensor:
+        """``conv_in`` + ``mid`` (holds the attention): (B, latent, t, h, w) -> (B, 4C + Ef, t, h, w).
+
+        Split from :meth:`tail` so that spatial tiling can run the attention on whole frames (it is cheap at
+        latent resolution) and tile only the convolutional rest, which makes tiling exact.
+        """
+        return self.mid(self.conv_in(z, cache), cache)
+
+    def tail(self, h: torch.Tensor, cache: CausalCache | None = None) -> tuple[torch.Tensor, Coeffs]:
+        """Everything after ``mid``: (B, 4C + Ef, t, h, w) -> pixels (B, n, 4(t-1)+1, 8h, 8w), (Ŵ2, Ŵ3)."""
         n, ef = self.out_channels, self.energy_flow
-        h = self.mid(self.conv_in(z, cache), cache)  # (B, 4C + Ef, t, h, w)
         w3 = self.connect_l2(h[:, -ef:], cache)  # Ŵ3: (B, 8n, t, h, w)
         l2 = self.inverse_wavelet_transform_l2(w3, cache)  # (B, n, 2t - 1, 2h, 2w)
         h = self.up2(h[:, :-ef], cache)  # (B, 4C + Ef, 2t - 1, 2h, 2w)
         w2 = self.connect_l1(h[:, -ef:], cache)  # (B, 4n, 2t - 1, 2h, 2w)
-        l2, _ = self._align(l2, w2.shape[2], cache)
+        l2 = self._align(l2, w2.shape[2], cache)
         w2 = torch.cat([w2[:, :n] + l2, w2[:, n:]], dim=1)  # Ŵ2 with the coarser level added to its low band
         l1 = self.inverse_wavelet_transform_l1(w2)  # (B, n, 2t - 1, 4h, 4w)
         h = self.layer(self.up1(h[:, :-ef], cache), cache)  # (B, C, 2t - 1, 4h, 4w)
         h = self.conv_out(F.silu(self.norm_out(h)))  # (B, 8n, 2t - 1, 4h, 4w)
         h = torch.cat([h[:, :n] + l1, h[:, n:]], dim=1)
         return self.inverse_wavelet_transform_out(h, cache), (w2, w3)
+
+    def forward(self, z: torch.Tensor, cache: CausalCache | None = None) -> tuple[torch.Tensor, Coeffs]:
+        return self.tail(self.head(z, cache), cache)

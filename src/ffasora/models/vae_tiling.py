@@ -1,9 +1,10 @@
 """Spatial tiling for WF-VAE decoding: overlapping tiles, blended with linear ramps.
 
-Upstream WF-VAE only chunks in time, so the memory of one chunk still grows with H x W. Decoding overlapping
-spatial tiles bounds it by the tile size. Tiles are not exact: a tile's border sees zero padding where the
-whole frame has neighbours, and the per-frame attention in ``mid`` sees only the tile. Linear blending over
-the overlap gives each tile's border weight -> 0, which hides the seams; docs/vae.md states the measured bound.
+Upstream WF-VAE only chunks in time, so the memory of one chunk still grows with H x W. Decoding spatial tiles
+bounds it by the tile size. Each tile is decoded with a halo of real context that is cropped away afterwards;
+when the halo covers the convolutions' receptive radius the crop is exact, and the only remaining difference
+is the per-frame attention in ``mid``, which sees the tile plus halo instead of the whole frame. Linear
+blending over the overlap hides what is left of the seams; docs/vae.md states the measured bound.
 """
 
 from __future__ import annotations

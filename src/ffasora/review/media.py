@@ -74,7 +74,9 @@ def write_strip(path: str | Path, frames: np.ndarray, count: int = 7, thumb_heig
     picks = np.unique(np.linspace(0, t - 1, min(count, t)).round().astype(int))
     thumbs = [Image.fromarray(frames[i]) for i in picks]
     scale = thumb_height / thumbs[0].height
-    thumbs = [im.resize((max(1, round(im.width * scale)), thumb_height), Image.Resampling.BICUBIC) for im in thumbs]
+    thumbs = [
+        im.resize((max(1, round(im.width * scale)), thumb_height), Image.Resampling.BICUBIC) for im in thumbs
+    ]
     gap = 4
     sheet = Image.new("L", (sum(im.width for im in thumbs) + gap * (len(thumbs) - 1), thumb_height), 0)
     x = 0

@@ -48,7 +48,9 @@ def agreement_rows(matrix: np.ndarray, subset: str, n_boot: int, seed: int) -> l
     complete = stats.complete_rows(matrix)
     if complete.shape[0] >= 2 and complete.shape[1] >= 2:
         icc = stats.icc2(complete)
-        out.append(_row(subset, "ICC(2,1)", icc.icc_1, icc.ci_1, icc.n, "two-way random, absolute, single rater"))
+        out.append(
+            _row(subset, "ICC(2,1)", icc.icc_1, icc.ci_1, icc.n, "two-way random, absolute, single rater")
+        )
         out.append(_row(subset, "ICC(2,k)", icc.icc_k, icc.ci_k, icc.n, f"mean of k={icc.k} raters"))
     coefficients: list[tuple[str, Callable[[np.ndarray], stats.Agreement], np.ndarray, str]] = [
         ("Krippendorff alpha (ordinal)", lambda m: stats.krippendorff_alpha(m, "ordinal"), matrix, ""),
@@ -62,15 +64,32 @@ def agreement_rows(matrix: np.ndarray, subset: str, n_boot: int, seed: int) -> l
         if data.shape[0] == 0:
             continue
         result = fn(data)
-        ci = stats.bootstrap_ci(lambda m, fn=fn: fn(m).coefficient, data, n_boot, seed) if n_boot else None
-        out.append(_row(subset, name, result.coefficient, ci, result.n_units, note or f"bootstrap CI, {n_boot} draws"))
+        ci = stats.bootstrap_ci(_coefficient_of(fn), data, n_boot, seed) if n_boot else None
+        out.append(
+            _row(
+                subset, name, result.coefficient, ci, result.n_units, note or f"bootstrap CI, {n_boot} draws"
+            )
+        )
     return out
 
 
-def _row(subset: str, name: str, value: float, ci: tuple[float, float] | None, n: int, note: str) -> dict[str, Any]:
+def _coefficient_of(fn: Callable[[np.ndarray], stats.Agreement]) -> Callable[[np.ndarray], float]:
+    return lambda m: fn(m).coefficient
+
+
+def _row(
+    subset: str, name: str, value: float, ci: tuple[float, float] | None, n: int, note: str
+) -> dict[str, Any]:
     low, high = ci if ci is not None else (math.nan, math.nan)
-    return {"videos": subset, "statistic": name, "value": value, "ci_low": low, "ci_high": high, "n_units": n,
-            "note": note}
+    return {
+        "videos": subset,
+        "statistic": name,
+        "value": value,
+        "ci_low": low,
+        "ci_high": high,
+        "n_units": n,
+        "note": note,
+    }
 
 
 def analyse(study_dir: str | Path, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
@@ -108,25 +127,43 @@ def analyse(study_dir: str | Path, n_boot: int = 1000, seed: int = 0) -> dict[st
         "per_video": per_video,
         "agreement": agreement,
         "turing": _turing(rows, raters),
-        "real_vs_synthetic": {"test": "Mann-Whitney U on per-video mean scores (real vs synthetic)",
-                              "U": u, "p_value": p, "rank_biserial": r_rb},
+        "real_vs_synthetic": {
+            "test": "Mann-Whitney U on per-video mean scores (real vs synthetic)",
+            "U": u,
+            "p_value": p,
+            "rank_biserial": r_rb,
+        },
         "ratings": rows,
     }
 
 
 def _summary(scores: list[float]) -> dict[str, Any]:
     s = stats.describe(scores)
-    return {"n": s.n, "mean": s.mean, "sd": s.sd, "median": s.median, "q1": s.q1, "q3": s.q3, "iqr": s.iqr,
-            **{f"n_score_{v}": c for v, c in zip(stats.SCALE, s.counts, strict=True)}}
+    return {
+        "n": s.n,
+        "mean": s.mean,
+        "sd": s.sd,
+        "median": s.median,
+        "q1": s.q1,
+        "q3": s.q3,
+        "iqr": s.iqr,
+        **{f"n_score_{v}": c for v, c in zip(stats.SCALE, s.counts, strict=True)},
+    }
 
 
-def _per_video(rows: list[dict[str, Any]], videos: list[dict[str, Any]], raters: list[str]) -> list[dict[str, Any]]:
+def _per_video(
+    rows: list[dict[str, Any]], videos: list[dict[str, Any]], raters: list[str]
+) -> list[dict[str, Any]]:
     out = []
     for v in videos:
         mine = [r for r in rows if r["video"] == v["uid"]]
         calls = [r for r in mine if r["real_call"]]
-        entry: dict[str, Any] = {"video": v["uid"], "kind": v["kind"], "source": v["source"], **_summary(
-            [r["quality"] for r in mine])}
+        entry: dict[str, Any] = {
+            "video": v["uid"],
+            "kind": v["kind"],
+            "source": v["source"],
+            **_summary([r["quality"] for r in mine]),
+        }
         by_rater = {r["rater"]: r["quality"] for r in mine}
         entry.update({f"rater:{name}": by_rater.get(name, "") for name in raters})
         entry["real_calls"] = len(calls)
@@ -154,14 +191,27 @@ def _turing(rows: list[dict[str, Any]], raters: list[str]) -> list[dict[str, Any
         if not answered:
             continue
         t = stats.turing_test([r["real_call"] for r in answered], [r["kind"] for r in answered])
-        out.append({"rater": name, "n": t.accuracy.n, "correct": t.accuracy.k, "accuracy": t.accuracy.proportion,
-                    "ci_low": t.accuracy.ci[0], "ci_high": t.accuracy.ci[1], "p_value_vs_50": t.accuracy.p_value,
-                    "sensitivity": t.sensitivity, "specificity": t.specificity, "n_real": t.n_real,
-                    "n_synthetic": t.n_synthetic})
+        out.append(
+            {
+                "rater": name,
+                "n": t.accuracy.n,
+                "correct": t.accuracy.k,
+                "accuracy": t.accuracy.proportion,
+                "ci_low": t.accuracy.ci[0],
+                "ci_high": t.accuracy.ci[1],
+                "p_value_vs_50": t.accuracy.p_value,
+                "sensitivity": t.sensitivity,
+                "specificity": t.specificity,
+                "n_real": t.n_real,
+                "n_synthetic": t.n_synthetic,
+            }
+        )
     return out
 
 
-def write_report(study_dir: str | Path, out_dir: str | Path, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+def write_report(
+    study_dir: str | Path, out_dir: str | Path, n_boot: int = 1000, seed: int = 0
+) -> dict[str, Any]:
     """Analyse the study and write the CSVs, summary.json and distributions.png into ``out_dir``."""
     result = analyse(study_dir, n_boot, seed)
     out = Path(out_dir)
@@ -222,7 +272,12 @@ def plot_distributions(result: dict[str, Any], path: Path) -> None:
             counts = np.array([s[f"n_score_{v}"] for v in scale], dtype=float)
             share = counts / counts.sum() if counts.sum() else counts
             mean = f"{s['mean']:.2f}" if s["n"] else "-"
-            ax.bar(scale + (n - (len(series) - 1) / 2) * width, share, width, label=f"{label} (n={s['n']}, mean {mean})")
+            ax.bar(
+                scale + (n - (len(series) - 1) / 2) * width,
+                share,
+                width,
+                label=f"{label} (n={s['n']}, mean {mean})",
+            )
         ax.set_xticks(scale, [f"{v}" for v in scale])
         ax.set_xlabel("quality score (1 = excellent, 5 = very poor)")
         ax.set_ylabel("share of ratings")

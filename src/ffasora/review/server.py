@@ -34,7 +34,10 @@ MAX_COMMENT = 2000
 
 # The anchors raters see beside each score (1 = best, as in FFA Sora's 1-5 scale).
 QUALITY_ANCHORS: dict[int, tuple[str, str]] = {
-    1: ("Excellent", "Looks like a diagnostic-quality angiogram: vessels, filling phases and lesions are clear."),
+    1: (
+        "Excellent",
+        "Looks like a diagnostic-quality angiogram: vessels, filling phases and lesions are clear.",
+    ),
     2: ("Good", "Minor artefacts that do not affect interpretation."),
     3: ("Fair", "Noticeable artefacts; interpretation is possible with effort."),
     4: ("Poor", "Major artefacts; anatomy or dye dynamics are implausible in places."),
@@ -75,7 +78,9 @@ class Review:
         self.media_root = (self.store.root / "media").resolve()
         self.strip_root = (self.store.root / "strips").resolve()
         self.templates = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
+            loader=jinja2.FileSystemLoader(HERE / "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
         )
 
     def render(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -99,7 +104,9 @@ class Review:
 
     def check_csrf(self, token: str, sent: str | None) -> None:
         if not sent or not hmac.compare_digest(sent, self.csrf(token)):
-            raise HTTPException(403, "The form has expired or did not come from this site. Reload and try again.")
+            raise HTTPException(
+                403, "The form has expired or did not come from this site. Reload and try again."
+            )
 
     def validate(self, quality: Any, real_call: Any, findings: Any, comment: Any) -> Submission:
         """Check a submission from a form or JSON; ``ValueError`` says what is wrong in rater-facing words."""
@@ -127,9 +134,12 @@ class Review:
         positions = self.store.positions(rater.id)
         unrated = [p for p, rated in positions if not rated]
         later = [p for p in unrated if p > after]
-        return (later or unrated or [None])[0]
+        candidates = later or unrated
+        return candidates[0] if candidates else None
 
-    def rate_page(self, token: str, rater: Rater, item: Item, error: str | None = None, **form: Any) -> HTMLResponse:
+    def rate_page(
+        self, token: str, rater: Rater, item: Item, error: str | None = None, **form: Any
+    ) -> HTMLResponse:
         saved = self.store.rating(rater.id, item.video_id)
         positions = self.store.positions(rater.id)
         values = {
@@ -193,7 +203,9 @@ def _install_handlers(app: FastAPI, review: Review) -> None:
     async def crash(request: Request, exc: Exception) -> Response:
         # The traceback goes to the server log only; the rater sees a plain apology.
         log.exception("error serving %s %s", request.method, request.url.path.split("/")[1])
-        return _error(review, request, 500, "Something went wrong on the server. Your saved ratings are safe.")
+        return _error(
+            review, request, 500, "Something went wrong on the server. Your saved ratings are safe."
+        )
 
 
 def _error(review: Review, request: Request, status: int, message: str) -> Response:
@@ -268,7 +280,9 @@ def _media_routes(app: FastAPI, review: Review) -> None:
         # The database names the file; still, only files inside the study's own folder are ever sent.
         if resolved is None or not resolved.is_relative_to(root) or not resolved.is_file():
             raise HTTPException(404, "There is no such file.")
-        return FileResponse(resolved, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
+        return FileResponse(
+            resolved, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"}
+        )
 
     @app.get("/r/{token}/media/{position}")
     def video(token: str, position: int) -> FileResponse:
@@ -295,7 +309,10 @@ def _api_routes(app: FastAPI, review: Review) -> None:
         for position, rated in review.store.positions(rater.id):
             saved = review.store.rating(rater.id, review.item(rater, position).video_id) if rated else None
             out.append(
-                {"position": position, **({} if saved is None else {**saved.__dict__, "findings": list(saved.findings)})}
+                {
+                    "position": position,
+                    **({} if saved is None else {**saved.__dict__, "findings": list(saved.findings)}),
+                }
             )
         return out
 
@@ -315,5 +332,7 @@ def _api_routes(app: FastAPI, review: Review) -> None:
             )
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=422)
-        revision = review.store.save_rating(rater.id, position, sub.quality, sub.real_call, sub.findings, sub.comment)
+        revision = review.store.save_rating(
+            rater.id, position, sub.quality, sub.real_call, sub.findings, sub.comment
+        )
         return JSONResponse({"position": position, "revision": revision})

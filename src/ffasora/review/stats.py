@@ -111,7 +111,12 @@ def icc2(matrix: np.ndarray, confidence: float = 0.95) -> ICC:
         f_cols = msc / mse
         p_value = float(sps.f.sf(f_rows, n - 1, (n - 1) * (k - 1)))
         a = k * icc_1 * f_cols + n * (1 + (k - 1) * icc_1) - k * icc_1
-        v = (k - 1) * (n - 1) * a**2 / ((n - 1) * k**2 * icc_1**2 * f_cols**2 + (n * (1 + (k - 1) * icc_1) - k * icc_1) ** 2)
+        v = (
+            (k - 1)
+            * (n - 1)
+            * a**2
+            / ((n - 1) * k**2 * icc_1**2 * f_cols**2 + (n * (1 + (k - 1) * icc_1) - k * icc_1) ** 2)
+        )
         tail = 1 - (1 - confidence) / 2
         f_up, f_low = sps.f.ppf(tail, n - 1, v), sps.f.ppf(tail, v, n - 1)
         denom = k * msc + (k * n - k - n) * mse
@@ -119,8 +124,16 @@ def icc2(matrix: np.ndarray, confidence: float = 0.95) -> ICC:
         upper = n * (f_low * msr - mse) / (denom + n * f_low * msr)
         # Spearman-Brown step-up from one rater to the mean of k.
         ci_k = (lower * k / (1 + lower * (k - 1)), upper * k / (1 + upper * (k - 1)))
-    return ICC(float(icc_1), float(icc_k), (float(lower), float(upper)), (float(ci_k[0]), float(ci_k[1])),
-               float(f_rows), p_value, n, k)
+    return ICC(
+        float(icc_1),
+        float(icc_k),
+        (float(lower), float(upper)),
+        (float(ci_k[0]), float(ci_k[1])),
+        float(f_rows),
+        p_value,
+        n,
+        k,
+    )
 
 
 def weight_matrix(categories: Sequence[float], kind: str) -> np.ndarray:
@@ -151,11 +164,15 @@ def _category_counts(matrix: np.ndarray, categories: Sequence[float]) -> np.ndar
     cats = np.asarray(categories, dtype=float)
     known = np.isnan(m) | np.isin(m, cats)
     if not known.all():
-        raise ValueError(f"ratings {sorted(set(m[~known].tolist()))} are not among the categories {list(categories)}")
+        raise ValueError(
+            f"ratings {sorted(set(m[~known].tolist()))} are not among the categories {list(categories)}"
+        )
     return (m[:, :, None] == cats[None, None, :]).sum(axis=1).astype(float)
 
 
-def gwet_ac2(matrix: np.ndarray, categories: Sequence[float] = SCALE, weights: str = "quadratic") -> Agreement:
+def gwet_ac2(
+    matrix: np.ndarray, categories: Sequence[float] = SCALE, weights: str = "quadratic"
+) -> Agreement:
     """Gwet's AC2 (AC1 with ``weights='identity'``) for any number of raters, with missing ratings.
 
     pa averages, over units with at least 2 ratings, sum_c r_ic (r*_ic - 1) / (r_i (r_i - 1)), with
@@ -175,7 +192,12 @@ def gwet_ac2(matrix: np.ndarray, categories: Sequence[float] = SCALE, weights: s
     rated = r_i >= 1
     pi = (r[rated] / r_i[rated, None]).mean(axis=0)
     pe = float(w.sum() / (q * (q - 1)) * (pi * (1 - pi)).sum())
-    return Agreement((pa - pe) / (1 - pe), pa, pe, int(paired.sum()))
+    return Agreement(_corrected(pa, pe), pa, pe, int(paired.sum()))
+
+
+def _corrected(pa: float, pe: float) -> float:
+    """(pa - pe) / (1 - pe); undefined (NaN) when chance agreement is already perfect."""
+    return (pa - pe) / (1 - pe) if pe < 1 - 1e-12 else np.nan
 
 
 def fleiss_kappa(matrix: np.ndarray, categories: Sequence[float] = SCALE) -> Agreement:
@@ -188,7 +210,7 @@ def fleiss_kappa(matrix: np.ndarray, categories: Sequence[float] = SCALE) -> Agr
     p_i = ((r * r).sum(axis=1) - m) / (m * (m - 1))
     p_c = r.sum(axis=0) / r.sum()
     pa, pe = float(p_i.mean()), float((p_c**2).sum())
-    return Agreement((pa - pe) / (1 - pe), pa, pe, int(x.shape[0]))
+    return Agreement(_corrected(pa, pe), pa, pe, int(x.shape[0]))
 
 
 def krippendorff_alpha(matrix: np.ndarray, level: str = "ordinal") -> Agreement:
@@ -200,7 +222,7 @@ def krippendorff_alpha(matrix: np.ndarray, level: str = "ordinal") -> Agreement:
     """
     m = np.asarray(matrix, dtype=float)
     values = np.unique(m[~np.isnan(m)])
-    r = _category_counts(m, values)
+    r = _category_counts(m, values.tolist())
     m_u = r.sum(axis=1)
     r = r[m_u >= 2]
     m_u = m_u[m_u >= 2]
@@ -223,7 +245,8 @@ def krippendorff_alpha(matrix: np.ndarray, level: str = "ordinal") -> Agreement:
         raise ValueError(f"level {level!r}: expected nominal, ordinal or interval")
     d_o = (o * d2).sum() / n
     d_e = (np.outer(n_c, n_c) * d2).sum() / (n * (n - 1))
-    return Agreement(float(1 - d_o / d_e), float(1 - d_o), float(1 - d_e), int(r.shape[0]))
+    alpha = float(1 - d_o / d_e) if d_e > 0 else np.nan
+    return Agreement(alpha, float(1 - d_o), float(1 - d_e), int(r.shape[0]))
 
 
 def bootstrap_ci(
@@ -274,7 +297,9 @@ def turing_test(calls: Sequence[str], truths: Sequence[str]) -> Turing:
     with np.errstate(invalid="ignore"):
         sens = float((c[syn] == "synthetic").mean()) if syn.any() else np.nan
         spec = float((c[real] == "real").mean()) if real.any() else np.nan
-    return Turing(binomial_vs_chance(int((c == t).sum()), int(c.size)), sens, spec, int(real.sum()), int(syn.sum()))
+    return Turing(
+        binomial_vs_chance(int((c == t).sum()), int(c.size)), sens, spec, int(real.sum()), int(syn.sum())
+    )
 
 
 def mann_whitney(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:

@@ -65,7 +65,9 @@ class SourceVideo:
         if self.path.suffix == ".npz":
             with zipfile.ZipFile(self.path) as zf, zf.open("frames.npy") as f:
                 major, _ = np.lib.format.read_magic(f)
-                read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                read = (
+                    np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                )
                 shape = read(f)[0]
             return int(shape[1])
         return media.probe_height(self.path)
@@ -76,7 +78,9 @@ class SourceVideo:
             with np.load(self.path, allow_pickle=False) as data:
                 frames = data["frames"]
             if frames.ndim != 3 or frames.dtype != np.uint8:
-                raise ValueError(f"{self.path}: 'frames' is {frames.dtype} {frames.shape}, expected (T, H, W) uint8")
+                raise ValueError(
+                    f"{self.path}: 'frames' is {frames.dtype} {frames.shape}, expected (T, H, W) uint8"
+                )
             return frames
         return media.read_grey(self.path)
 
@@ -101,7 +105,9 @@ def scan_sources(paths: Sequence[str | Path]) -> list[SourceVideo]:
         elif (path / "manifest.jsonl").is_file():
             found.extend(_scan_dataset(path))
         elif path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in media.VIDEO_SUFFIXES)
+            files = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in media.VIDEO_SUFFIXES
+            )
             found.extend(SourceVideo(p.resolve(), str(p.relative_to(path))) for p in files)
         else:
             raise ValueError(f"{path}: not a video file or folder")
@@ -182,12 +188,18 @@ def create_study(
     names = [n.strip() for n in raters]
     bad = [n for n in names if not _RATER_NAME.match(n)]
     if bad or not names or len(set(names)) != len(names):
-        raise ValueError(f"raters {list(raters)}: expected distinct names of letters, digits, ' .@-' (bad: {bad})")
+        raise ValueError(
+            f"raters {list(raters)}: expected distinct names of letters, digits, ' .@-' (bad: {bad})"
+        )
     syn_sources, real_sources = scan_sources(synthetic), scan_sources(real)
     if not syn_sources:
-        raise ValueError(f"no videos found in {[str(p) for p in synthetic]} (looked for {media.VIDEO_SUFFIXES})")
+        raise ValueError(
+            f"no videos found in {[str(p) for p in synthetic]} (looked for {media.VIDEO_SUFFIXES})"
+        )
     used_syn, used_real, orders = plan(len(syn_sources), len(real_sources), len(names), options)
-    chosen = [("synthetic", syn_sources[i]) for i in used_syn] + [("real", real_sources[i]) for i in used_real]
+    chosen = [("synthetic", syn_sources[i]) for i in used_syn] + [
+        ("real", real_sources[i]) for i in used_real
+    ]
     warnings = _share_warnings(options, real_sources, orders)
 
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
@@ -203,7 +215,9 @@ def create_study(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    lengths = {kind: sorted({v["frames"] for v in videos if v["kind"] == kind}) for kind in store.KINDS}
+    lengths = {
+        kind: sorted({int(str(v["frames"])) for v in videos if v["kind"] == kind}) for kind in store.KINDS
+    }
     if lengths["real"] and lengths["real"] != lengths["synthetic"]:
         warnings.append(
             f"frame counts differ (real {lengths['real']}, synthetic {lengths['synthetic']}): "
@@ -221,7 +235,9 @@ def _share_warnings(
         if abs(got - options.real_share) > 0.5 / len(orders[0]) + 1e-9:
             warnings.append(f"real share {got:.2f} instead of {options.real_share:.2f}: too few real videos")
     if options.per_rater is not None and len(orders) > 1:
-        warnings.append("per-rater subsets: the design is not fully crossed; ICC and Fleiss use complete videos only")
+        warnings.append(
+            "per-rater subsets: the design is not fully crossed; ICC and Fleiss use complete videos only"
+        )
     return warnings
 
 
