@@ -308,3 +308,22 @@ def test_official_layout_refuses_configs_upstream_cannot_express(tmp_path: Path)
     x, t, text, mask = _inputs(sparse)
     with torch.no_grad():
         assert torch.equal(loaded(x, t, text, mask), model(x, t, text, mask))
+
+
+SKIPARSE_FIXTURE = Path(__file__).parent / "fixtures" / "dit_skiparse"
+
+
+@pytest.mark.parametrize("case", ["case1", "case2"])
+def test_official_skiparse_fixture_reproduces_reference_outputs(case: str) -> None:
+    model = DiT.from_pretrained(SKIPARSE_FIXTURE)
+    assert [i for i in range(4) if model.config.is_sparse(i)] == [2, 3]
+    io = load_file(str(SKIPARSE_FIXTURE / "io.safetensors"))
+    with torch.no_grad():
+        out = model(
+            io[f"{case}_hidden_states"],
+            io[f"{case}_timestep"],
+            io[f"{case}_encoder_hidden_states"],
+            io[f"{case}_encoder_attention_mask"],
+            io[f"{case}_attention_mask"],
+        )
+    torch.testing.assert_close(out, io[f"{case}_output"], atol=1e-5, rtol=0)

@@ -72,6 +72,17 @@ def test_report_tables_agree_with_the_ratings(study_factory, tmp_path: Path) -> 
     assert pooled["n"] == len(answered) and pooled["correct"] == sum(
         r["real_call"] == r["kind"] for r in answered
     )
+    # Real videos come from a dataset whose records list MA, which every rating above checked.
+    findings = {f["videos"]: f for f in result["findings"]}
+    assert (
+        set(findings) == {"real"}
+        and findings["real"]["recall"] == 1.0
+        and findings["real"]["precision"] == 1.0
+    )
+    assert findings["real"]["ratings"] == sum(r["kind"] == "real" for r in ratings)
+    kappas = [a for a in result["agreement"] if a["statistic"].startswith("Cohen kappa")]
+    assert {a["statistic"].split(") ")[1] for a in kappas} >= {"ana vs ben", "ana vs chen", "ben vs chen"}
+    assert "fleiss_kappa" in result["turing_agreement"]
     summary = json.loads((out / "summary.json").read_text())
     assert "secret" not in summary["meta"] and summary["counts"]["submissions"] == len(ratings)
     with Image.open(out / "distributions.png") as im:
@@ -107,6 +118,13 @@ def test_review_commands_end_to_end(tmp_path: Path) -> None:
         "12 of 12 assigned ratings stored" in " ".join(analysed.output.split())
         and (tmp_path / "out" / "distributions.png").is_file()
     )
+    old = Store(study).table("SELECT token_hash FROM raters WHERE name = 'drB'")[0]["token_hash"]
+    reset = runner.invoke(app, ["review", "reset-link", str(study), "drB"])
+    assert reset.exit_code == 0 and "drB: http://127.0.0.1:8000/r/" in reset.output
+    token = reset.output.strip().rsplit("/r/", 1)[1].strip("/")
+    assert Store(study).rater_by_token(token).name == "drB"  # type: ignore[union-attr]
+    assert Store(study).table("SELECT token_hash FROM raters WHERE name = 'drB'")[0]["token_hash"] != old
+    assert runner.invoke(app, ["review", "reset-link", str(study), "nobody"]).exit_code != 0
     again = runner.invoke(app, ["review", "create", str(study), "--videos", str(syn), "--raters", "x"])
     assert again.exit_code != 0 and "not empty" in " ".join(again.output.split())
     bad = runner.invoke(

@@ -76,6 +76,19 @@ def test_fleiss_kappa_matches_statsmodels() -> None:
         assert stats.fleiss_kappa(m).coefficient == pytest.approx(inter_rater.fleiss_kappa(table), abs=1e-12)
 
 
+def test_weighted_cohen_kappa_matches_scikit_learn() -> None:
+    from sklearn.metrics import cohen_kappa_score
+
+    m = skewed_ratings(n=50, k=2, seed=4)
+    for ours, theirs in (("quadratic", "quadratic"), ("linear", "linear"), ("identity", None)):
+        expected = cohen_kappa_score(m[:, 0], m[:, 1], weights=theirs, labels=[1, 2, 3, 4, 5])
+        assert stats.cohen_kappa(m[:, 0], m[:, 1], weights=ours).coefficient == pytest.approx(
+            expected, abs=1e-12
+        )
+    m[:5, 0] = np.nan
+    assert stats.cohen_kappa(m[:, 0], m[:, 1]).n_units == 45
+
+
 def test_ordinal_coefficients_survive_the_kappa_paradox() -> None:
     """Raters agree within one step on scores piled on 1: kappa is low, AC2 and ordinal alpha are high."""
     rng = np.random.default_rng(3)

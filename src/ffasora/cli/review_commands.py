@@ -147,6 +147,8 @@ def stats_command(
     console.print(table)
     table = Table("videos", "statistic", "value", "95% CI", "units")
     for row in result["agreement"]:
+        if row["statistic"].startswith("Cohen kappa"):
+            continue  # pairwise, in agreement.csv
         table.add_row(
             row["videos"],
             row["statistic"],
@@ -161,6 +163,22 @@ def stats_command(
             f"p vs 50% = {row['p_value_vs_50']:.3g}"
         )
     console.print(f"written to {out}")
+
+
+@review_app.command("reset-link")
+def reset_link(
+    study: Path = typer.Argument(..., help="A study folder."),
+    rater: str = typer.Argument(..., help="The rater whose link is lost or leaked."),
+    base_url: str = typer.Option("http://127.0.0.1:8000", "--base-url", help="Where the app is served."),
+) -> None:
+    """Give a rater a new secret link; the old one stops working at once, their ratings stay."""
+    from ffasora.review.store import Store
+
+    try:
+        token = Store(study).reset_token(rater)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(f"{rater}: {base_url.rstrip('/')}/r/{token}/")
 
 
 def register(app: typer.Typer) -> None:

@@ -27,6 +27,9 @@ from torch import nn
 from ffasora.models.rope import apply_rope
 
 MASKED = -10000.0
+# Skiparse padding keys get a slightly smaller penalty upstream; it only matters when every real key of a
+# sample is masked (then the all-zero padding wins), and matching it keeps even that case identical.
+PADDED = -9980.0
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ class SelfAttention(nn.Module):
         if pad:
             q, k, v = (F.pad(t, (0, 0, 0, 0, 0, pad)) for t in (q, k, v))
             bias = torch.zeros(b, s, device=x.device) if bias is None else bias
-            bias = F.pad(bias, (0, pad), value=MASKED)  # padding tokens are never attended to
+            bias = F.pad(bias, (0, pad), value=PADDED)  # padding tokens are not attended to
         q, k, v = (skiparse_split(t, n, self.sparse_group) for t in (q, k, v))
         if bias is not None:
             bias = skiparse_split(bias, n, self.sparse_group)

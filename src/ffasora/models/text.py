@@ -9,14 +9,14 @@ nothing is ever fetched from a hub (``local_files_only=True``).
 The states are the encoder's last hidden layer per token (not a pooled sentence vector): the DiT attends to
 tokens. Batches are padded to the longest report; padded positions hold zeros and ``mask`` False.
 
-Long reports. An encoder sees at most ``window`` tokens (its trained context: 256 for MiniLM, 512 for mT5).
-A longer report is split into sentences (``. ! ? ;`` and their CJK forms, and line breaks); consecutive whole
-sentences are packed into pieces that fit the window, a single sentence longer than the window is cut into
-window-sized token runs, every piece is encoded with the encoder's own special tokens, and the pieces' states
-are concatenated in order. Nothing is dropped. The concatenation is capped by ``max_tokens`` (the DiT's
-conditioning length; 512 like the official model): a report that needs more tokens raises ``ValueError``
-naming the report, its length and the cap (choice: raise, never truncate; pass a larger ``max_tokens``, the
-DiT accepts any text length).
+Long reports. An encoder sees at most ``window`` tokens (MiniLM: 256, its sentence-transformers limit;
+mT5: 512). A longer report is split into sentences (``. ! ? ;``, their CJK forms, and line breaks);
+consecutive whole sentences are packed into pieces that fit the window, a single sentence longer than the
+window is cut into window-sized token runs, every piece is encoded with the encoder's own special tokens,
+and the pieces' states are concatenated in order. Nothing is dropped. The concatenation is capped by
+``max_tokens`` (the DiT's conditioning length; 512 like the official model): a report that needs more
+tokens raises ``ValueError`` naming the report, its length and the cap (choice: raise, never truncate; pass
+a larger ``max_tokens``, the DiT accepts any text length).
 
 Languages. Models may not import the findings parser, so translation is injected: ``preprocess`` maps each
 report before tokenisation; the pipeline passes the findings parser's Chinese -> canonical English

@@ -5,8 +5,12 @@ Written to OUT:
   per_video.csv   per video: kind, source, n ratings, mean/SD/median/IQR, each rater's score, real-call accuracy
   per_rater.csv   per rater and kind: n, mean/SD/median/IQR, score counts; Turing-test accuracy, sens., spec.
   agreement.csv   ICC(2,1), ICC(2,k), Krippendorff alpha (ordinal, interval), Gwet AC2 (quadratic, ordinal),
-                  Gwet AC1, Fleiss kappa; for synthetic, real and all videos; with CI and the units used
-  summary.json    everything above in one document, plus the Turing test and the real-vs-synthetic comparison
+                  Gwet AC1, Fleiss kappa, pairwise quadratic-weighted Cohen's kappa; for synthetic, real and
+                  all videos; with CI and the units used
+  turing.csv      per rater and pooled: real/synthetic accuracy with exact binomial test vs 50 %, sens., spec.
+  findings.csv    per kind: precision/recall of the findings raters checked against each video's report codes
+  summary.json    everything above in one document, plus Fleiss' kappa of the real/synthetic calls and the
+                  real-vs-synthetic comparison of scores (Mann-Whitney U on per-video means)
   distributions.png  score distributions per rater and per kind
 """
 
@@ -73,6 +77,18 @@ def agreement_rows(matrix: np.ndarray, subset: str, n_boot: int, seed: int) -> l
     return out
 
 
+def pairwise_kappa_rows(matrix: np.ndarray, raters: list[str], subset: str) -> list[dict[str, Any]]:
+    """Quadratic-weighted Cohen's kappa for every pair of raters (videos both rated)."""
+    out = []
+    for i, a in enumerate(raters):
+        for j in range(i + 1, len(raters)):
+            k = stats.cohen_kappa(matrix[:, i], matrix[:, j])
+            if k.n_units >= 2:
+                name = f"Cohen kappa (quadratic) {a} vs {raters[j]}"
+                out.append(_row(subset, name, k.coefficient, None, k.n_units, "pairwise; no CI"))
+    return out
+
+
 def _coefficient_of(fn: Callable[[np.ndarray], stats.Agreement]) -> Callable[[np.ndarray], float]:
     return lambda m: fn(m).coefficient
 
@@ -108,6 +124,7 @@ def analyse(study_dir: str | Path, n_boot: int = 1000, seed: int = 0) -> dict[st
         rated = matrix[(~np.isnan(matrix)).sum(axis=1) >= 2]
         if rated.shape[0] >= 2:
             agreement += agreement_rows(rated, subset, n_boot, seed)
+            agreement += pairwise_kappa_rows(rated, raters, subset)
     per_video = _per_video(rows, videos, raters)
     synthetic_means = [v["mean"] for v in per_video if v["kind"] == "synthetic" and v["n"]]
     real_means = [v["mean"] for v in per_video if v["kind"] == "real" and v["n"]]
@@ -127,6 +144,8 @@ def analyse(study_dir: str | Path, n_boot: int = 1000, seed: int = 0) -> dict[st
         "per_video": per_video,
         "agreement": agreement,
         "turing": _turing(rows, raters),
+        "turing_agreement": _call_agreement(rows, raters),
+        "findings": _findings_agreement(rows, videos, {c for c, _ in st.findings()}),
         "real_vs_synthetic": {
             "test": "Mann-Whitney U on per-video mean scores (real vs synthetic)",
             "U": u,
@@ -209,6 +228,55 @@ def _turing(rows: list[dict[str, Any]], raters: list[str]) -> list[dict[str, Any
     return out
 
 
+def _call_agreement(rows: list[dict[str, Any]], raters: list[str]) -> dict[str, Any]:
+    """Fleiss' kappa of the real/synthetic calls, on videos every rater answered."""
+    calls: dict[str, dict[str, float]] = {}
+    for r in rows:
+        if r["real_call"]:
+            calls.setdefault(r["video"], {})[r["rater"]] = float(r["real_call"] == "synthetic")
+    matrix = np.array([[c.get(name, np.nan) for name in raters] for c in calls.values()]).reshape(
+        -1, len(raters)
+    )
+    kappa = stats.fleiss_kappa(matrix, categories=(0.0, 1.0))
+    return {
+        "fleiss_kappa": kappa.coefficient,
+        "n_units": kappa.n_units,
+        "note": "videos every rater answered",
+    }
+
+
+def _findings_agreement(
+    rows: list[dict[str, Any]], videos: list[dict[str, Any]], checklist: set[str]
+) -> list[dict[str, Any]]:
+    """How well raters' checked findings match each video's reference codes (from its report), per kind.
+
+    Only videos whose source listed codes count, and only codes that were on the checklist; pooled over
+    ratings (micro-averaged): precision = checked and in the reference / checked, recall = ... / reference.
+    """
+    reference = {v["uid"]: set(json.loads(v["codes"])) & checklist for v in videos}
+    out = []
+    for kind in KINDS:
+        tp = fp = fn = n = 0
+        for r in rows:
+            truth = reference[r["video"]]
+            if r["kind"] != kind or not truth:
+                continue
+            seen = set(r["findings"])
+            tp, fp, fn, n = tp + len(seen & truth), fp + len(seen - truth), fn + len(truth - seen), n + 1
+        if n:
+            out.append(
+                {
+                    "videos": kind,
+                    "ratings": n,
+                    "precision": tp / (tp + fp) if tp + fp else math.nan,
+                    "recall": tp / (tp + fn) if tp + fn else math.nan,
+                    "checked": tp + fp,
+                    "reference": tp + fn,
+                }
+            )
+    return out
+
+
 def write_report(
     study_dir: str | Path, out_dir: str | Path, n_boot: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
@@ -221,6 +289,7 @@ def write_report(
     _write_csv(out / "per_rater.csv", result["per_rater"])
     _write_csv(out / "agreement.csv", result["agreement"])
     _write_csv(out / "turing.csv", result["turing"])
+    _write_csv(out / "findings.csv", result["findings"])
     summary = {k: v for k, v in result.items() if k != "ratings"}
     (out / "summary.json").write_text(json.dumps(_finite(summary), indent=1, allow_nan=False))
     plot_distributions(result, out / "distributions.png")

@@ -213,6 +213,29 @@ def fleiss_kappa(matrix: np.ndarray, categories: Sequence[float] = SCALE) -> Agr
     return Agreement(_corrected(pa, pe), pa, pe, int(x.shape[0]))
 
 
+def cohen_kappa(
+    a: Sequence[float] | np.ndarray,
+    b: Sequence[float] | np.ndarray,
+    categories: Sequence[float] = SCALE,
+    weights: str = "quadratic",
+) -> Agreement:
+    """Weighted Cohen's kappa of two raters on the units both rated (NaN elsewhere).
+
+    kappa_w = 1 - sum(v * O) / sum(v * E), disagreement weights v = 1 - w (``weight_matrix``), O the observed
+    joint proportions and E the product of the two raters' marginals (Cohen 1968).
+    """
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    both = ~(np.isnan(x) | np.isnan(y))
+    if both.sum() < 1:
+        return Agreement(np.nan, np.nan, np.nan, 0)
+    rx, ry = _category_counts(x[both, None], categories), _category_counts(y[both, None], categories)
+    observed = rx.T @ ry / both.sum()
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0))
+    v = 1 - weight_matrix(categories, weights)
+    pa, pe = 1 - float((v * observed).sum()), 1 - float((v * expected).sum())
+    return Agreement(_corrected(pa, pe), pa, pe, int(both.sum()))
+
+
 def krippendorff_alpha(matrix: np.ndarray, level: str = "ordinal") -> Agreement:
     """Krippendorff's alpha from the coincidence matrix (Krippendorff 2011), units with >= 2 ratings only.
 
