@@ -77,8 +77,7 @@ def test_fleiss_kappa_matches_statsmodels() -> None:
 
 
 def test_weighted_cohen_kappa_matches_scikit_learn() -> None:
-    from sklearn.metrics import cohen_kappa_score
-
+    cohen_kappa_score = pytest.importorskip("sklearn.metrics").cohen_kappa_score
     m = skewed_ratings(n=50, k=2, seed=4)
     for ours, theirs in (("quadratic", "quadratic"), ("linear", "linear"), ("identity", None)):
         expected = cohen_kappa_score(m[:, 0], m[:, 1], weights=theirs, labels=[1, 2, 3, 4, 5])

@@ -207,7 +207,7 @@ def train_encoder(
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         losses.append(total / len(clips))
         if progress:
             progress(epoch + 1, train.epochs)

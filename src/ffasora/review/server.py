@@ -9,6 +9,7 @@ Forms carry a CSRF token (an HMAC of the rater's token hash under the study secr
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -308,12 +309,7 @@ def _api_routes(app: FastAPI, review: Review) -> None:
         out = []
         for position, rated in review.store.positions(rater.id):
             saved = review.store.rating(rater.id, review.item(rater, position).video_id) if rated else None
-            out.append(
-                {
-                    "position": position,
-                    **({} if saved is None else {**saved.__dict__, "findings": list(saved.findings)}),
-                }
-            )
+            out.append({"position": position, **(dataclasses.asdict(saved) if saved else {})})
         return out
 
     @app.put("/api/r/{token}/ratings/{position}")

@@ -234,6 +234,10 @@ def _share_warnings(
         got = sum(k == "real" for k, _ in orders[0]) / len(orders[0])
         if abs(got - options.real_share) > 0.5 / len(orders[0]) + 1e-9:
             warnings.append(f"real share {got:.2f} instead of {options.real_share:.2f}: too few real videos")
+    if options.per_rater is not None and len(orders[0]) < options.per_rater:
+        warnings.append(
+            f"{len(orders[0])} videos per rater instead of {options.per_rater}: not enough videos"
+        )
     if options.per_rater is not None and len(orders) > 1:
         warnings.append(
             "per-rater subsets: the design is not fully crossed; ICC and Fleiss use complete videos only"

@@ -1,0 +1,181 @@
+"""WF-VAE encode/decode seconds and peak memory: ours vs the official code, same config, same weights.
+
+Every measurement runs in a fresh process (so ``ru_maxrss`` is that operation's peak, weights included),
+with ``torch.set_num_threads(threads)``, fp32, random weights from ``torch.manual_seed(0)``, one warm-up call
+and ``--repeat`` timed calls. Official and ours are interleaved (the machine may be shared), and an extra
+process loads the same weights into both and reports the largest output difference.
+
+    .venv/bin/python benchmarks/vae.py --sizes 21x128x128,21x512x512 --models s8,small \
+        --official /tmp/official_wfvae           # a checkout of PKU-YuanGroup/WF-VAE (needs einops)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def build_config(name: str):  # -> WFVAEConfig
+    from ffasora.models.vae import WFVAEConfig
+
+    if name == "s8":
+        return WFVAEConfig()
+    preset = tomllib.loads((ROOT / "configs" / "vae" / f"{name}.toml").read_text())
+    return WFVAEConfig.from_dict(preset, source=name)
+
+
+def build(impl: str, name: str, seed: int = 0, weights_from=None):
+    """Random-weight model; the official one copies ``weights_from`` (ours) when given, for output checks.
+
+    Timing children build only their own model so that peak memory is not inflated by a second copy.
+    """
+    import torch
+
+    from ffasora.models.vae import WFVAE
+
+    config = build_config(name)
+    torch.manual_seed(seed)
+    if impl == "ours":
+        return WFVAE(config).eval()
+    from causalvideovae.model.vae.modeling_wfvae import WFVAEModel
+
+    kwargs = config.to_dict()
+    kwargs.pop("in_channels")
+    kwargs["scale"] = kwargs["scale"] or [1.0] * config.latent_dim
+    kwargs["shift"] = kwargs["shift"] or [0.0] * config.latent_dim
+    official = WFVAEModel(**kwargs).eval()
+    if weights_from is not None:
+        official.load_state_dict(weights_from.state_dict(), strict=True)
+    return official
+
+
+def child(args: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    t, h, w = (int(v) for v in args.size.split("x"))
+    model = build(args.impl, args.model)
+    init_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    latent = model.config.latent_dim if args.impl == "ours" else model.config["latent_dim"]
+    gen = torch.Generator().manual_seed(1)
+    channels = model.config.in_channels if args.impl == "ours" else 3
+    x = torch.rand(1, channels, t, h, w, generator=gen) * 2 - 1
+    z = torch.randn(1, latent, (t - 1) // 4 + 1, h // 8, w // 8, generator=gen)
+    if args.impl == "ours":
+        run = {
+            "encode": lambda: model.encode(x, chunk=args.enc_chunk).mean,
+            "decode": lambda: model.decode(z, chunk=args.dec_chunk, tile=args.tile),
+        }[args.op]
+    else:
+        run = {"encode": lambda: model.encode(x).latent_dist.mode(), "decode": lambda: model.decode(z).sample}[args.op]
+    times = []
+    with torch.inference_mode():
+        run()
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"median": statistics.median(times), "min": min(times), "times": times, "peak_mb": peak, "init_mb": init_rss}))
+
+
+def check(args: argparse.Namespace) -> None:
+    """Largest |ours - official| for encode (posterior mean) and decode, same weights and inputs."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    t, h, w = (int(v) for v in args.size.split("x"))
+    ours = build("ours", args.model)
+    official = build("official", args.model, weights_from=ours)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(1, 3, t, h, w, generator=gen) * 2 - 1
+    with torch.inference_mode():
+        ref_z = official.encode(x).latent_dist.mode()
+        our_z = ours.encode(x, chunk=args.enc_chunk).mean
+        ref_x = official.decode(ref_z).sample
+        our_x = ours.decode(ref_z, chunk=args.dec_chunk, tile=args.tile)
+    print(json.dumps({"encode_max_abs": (ref_z - our_z).abs().max().item(), "decode_max_abs": (ref_x - our_x).abs().max().item()}))
+
+
+def spawn(args: argparse.Namespace, mode: str, impl: str, model: str, size: str, op: str) -> dict:
+    cmd = [sys.executable, __file__, f"--{mode}", "--impl", impl, "--model", model, "--size", size, "--op", op,
+           "--repeat", str(args.repeat), "--threads", str(args.threads), "--enc-chunk", str(args.enc_chunk),
+           "--dec-chunk", str(args.dec_chunk)]  # fmt: skip
+    if args.tile:
+        cmd += ["--tile", str(args.tile)]
+    env = dict(os.environ)
+    if args.official:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.official, env.get("PYTHONPATH", "")]))
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if out.returncode:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="21x128x128,21x512x512")
+    parser.add_argument("--models", default="s8,small")
+    parser.add_argument("--ops", default="encode,decode")
+    parser.add_argument("--official", default=None, help="path of an official WF-VAE checkout (adds it to PYTHONPATH)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds (official, ours, ours, official, ...)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--enc-chunk", type=int, default=8)
+    parser.add_argument("--dec-chunk", type=int, default=1)
+    parser.add_argument("--tile", type=int, default=None)
+    parser.add_argument("--check-size", default="21x128x128", help="size for the ours-vs-official output check")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--check", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--impl", default="ours", help=argparse.SUPPRESS)
+    parser.add_argument("--model", default="s8", help=argparse.SUPPRESS)
+    parser.add_argument("--size", default="21x128x128", help=argparse.SUPPRESS)
+    parser.add_argument("--op", default="encode", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args)
+    if args.check:
+        return check(args)
+    rows: dict[tuple, list[dict]] = {}
+    for r in range(args.rounds):
+        for model in args.models.split(","):
+            for size in args.sizes.split(","):
+                for op in args.ops.split(","):
+                    # the official class is RGB-only: compare only models with 3 input channels
+                    impls = ["official", "ours"] if args.official and build_config(model).in_channels == 3 else ["ours"]
+                    for impl in impls if r % 2 == 0 else impls[::-1]:
+                        result = spawn(args, "child", impl, model, size, op)
+                        rows.setdefault((model, size, op, impl), []).append(result)
+                        print(json.dumps({"model": model, "size": size, "op": op, "impl": impl, **result}), flush=True)
+    print(f"\n| model | T x H x W | op | impl | median s | peak MB (init) | ours speed-up | ours/official peak |")
+    print("|---|---|---|---|---:|---:|---:|---:|")
+    for (model, size, op, impl), results in rows.items():
+        ok = [r for r in results if "median" in r]
+        if not ok:
+            print(f"| {model} | {size} | {op} | {impl} | {results[0].get('error')} | | | |")
+            continue
+        med = statistics.median(r["median"] for r in ok)
+        peak = max(r["peak_mb"] for r in ok)
+        ratio = mem = ""
+        other = [r for r in rows.get((model, size, op, "official"), []) if "median" in r]
+        if impl == "ours" and other:
+            ratio = f"{statistics.median(r['median'] for r in other) / med:.2f}x"
+            mem = f"{peak / max(r['peak_mb'] for r in other):.2f}"
+        print(f"| {model} | {size} | {op} | {impl} | {med:.2f} | {peak:.0f} ({ok[0]['init_mb']:.0f}) | {ratio} | {mem} |")
+    if args.official:
+        for model in [m for m in args.models.split(",") if build_config(m).in_channels == 3]:
+            print(f"output check {model} {args.check_size}:", json.dumps(spawn(args, "check", "", model, args.check_size, "")))
+
+
+if __name__ == "__main__":
+    main()
