@@ -31,7 +31,7 @@ def build_config(name: str):  # -> WFVAEConfig
     if name == "s8":
         return WFVAEConfig()
     preset = tomllib.loads((ROOT / "configs" / "vae" / f"{name}.toml").read_text())
-    return WFVAEConfig.from_dict(preset, source=name)
+    return WFVAEConfig.from_dict(preset["model"], source=name)
 
 
 def build(impl: str, name: str, seed: int = 0, weights_from=None):

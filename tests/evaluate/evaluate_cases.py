@@ -57,8 +57,8 @@ def simulate(
     diagnosis = diagnosis or str(rng.choice(DIAGNOSES))
     t = np.geomspace(8, 600, frames)
     t_ar = float(rng.uniform(10, 14))
-    texture = ndimage.gaussian_filter(rng.normal(size=(size, size)), size / 16)
-    background = 0.25 + 0.15 * texture / (np.abs(texture).max() + 1e-9)
+    texture = ndimage.gaussian_filter(rng.normal(size=(size, size)), size / 10)
+    background = 0.3 + 0.25 * texture / (np.abs(texture).max() + 1e-9)
     art, vein = np.zeros((size, size), bool), np.zeros((size, size), bool)
     for row in rng.choice(np.arange(2, size - 2), 4, replace=False)[:2]:
         art[row, :] = True
@@ -104,7 +104,7 @@ def simulate(
         times_s=[float(x) for x in t],
         phases=["arterial" if x < t_ar + 3 else "venous" if x < 60 else "late" for x in t],
         findings=findings,
-        report=f"{eye}: {diagnosis} with {names} (case {seed % 1000}).",
+        report=f"{eye}: {diagnosis} with {names} (case {seed}).",
         report_zh="",
         masks=masks,
         kinetics={"arm_retina_s": t_ar},

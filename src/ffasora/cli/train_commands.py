@@ -1,9 +1,125 @@
-"""CLI commands: train."""
+"""CLI commands: ``ffasora train <task>`` and ``ffasora export``.
+
+Under ``torchrun --nproc_per_node N -m ffasora train ...`` every rank runs the same command; only rank 0
+draws progress and writes the run folder.
+"""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from ffasora.train.tasks import TASKS
+
+log = logging.getLogger("ffasora.train")
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the root app."""
+    app.command("train", help=f"Train a model (tasks: {', '.join(sorted(TASKS))}); torchrun for many GPUs.")(
+        train_command
+    )
+    app.command("export", help="Turn a training run's checkpoint into a published model folder.")(
+        export_command
+    )
+
+
+def train_command(
+    task: str = typer.Argument(..., help=f"What to train: {', '.join(sorted(TASKS))}."),
+    config: Path = typer.Option(..., "--config", "-c", help="Preset TOML, e.g. configs/dit/small.toml."),
+    overrides: list[str] = typer.Option([], "--set", help="Override a config value: train.optim.lr=3e-4."),
+    run: Path = typer.Option(
+        ...,
+        "--run",
+        "--run-dir",
+        help="Run folder (under torchrun spell it --run-dir: torchrun claims --run*).",
+    ),
+    device: str = typer.Option("auto", help="auto (cuda:LOCAL_RANK when available), cpu, cuda."),
+) -> None:
+    from ffasora.config import load_config
+    from ffasora.train.distributed import init_distributed, shutdown
+    from ffasora.train.engine import Trainer
+    from ffasora.train.tasks import load_task
+
+    try:
+        task_obj = load_task(task)
+        cfg: Any = load_config(task_obj.config_cls, config, overrides)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    dist = init_distributed(device)
+    try:
+        with _progress(dist.is_main) as progress:
+            trainer = Trainer(task_obj, cfg, run, task_name=task, dist=dist, progress=progress)
+            result = trainer.fit()
+        if dist.is_main:
+            if trainer.resumed_from is not None:
+                log.info("resumed from %s", trainer.resumed_from)
+            log.info(
+                "%s at step %d (%d skipped, %d rollbacks); checkpoint %s",
+                result.status,
+                result.step,
+                result.skipped,
+                result.rollbacks,
+                result.checkpoint,
+            )
+    finally:
+        shutdown()
+
+
+class _progress:
+    """A rich progress bar with ETA on rank 0; a no-op elsewhere."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar: Any = None
+        self._id: Any = None
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._bar = Progress(
+            TextColumn("train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+        )
+        self._bar.__enter__()
+        self._id = None
+        return self.update
+
+    def update(self, step: int, total: int, row: dict[str, Any]) -> None:
+        if self._id is None:
+            self._id = self._bar.add_task("train", total=total, completed=0, info="")
+        losses = " ".join(f"{k[5:]}={v:.4g}" for k, v in row.items() if k.startswith("loss/"))
+        info = f"{losses} {row.get('samples_per_s', 0):.1f} samples/s"
+        if "event" in row:
+            info = f"{row['event']} at step {row['step']}"
+        self._bar.update(self._id, completed=step, info=info)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+
+def export_command(
+    run: Path = typer.Argument(..., help="Training run folder."),
+    out: Path = typer.Option(..., "--out", help="Published model folder to write."),
+    dtype: str = typer.Option("bf16", help="fp32, bf16 or fp16."),
+    checkpoint: str = typer.Option("latest", help="latest, a step number, or a checkpoint folder name."),
+    ema: bool = typer.Option(
+        True, "--ema/--no-ema", help="Publish the EMA weights (default) or the raw ones."
+    ),
+) -> None:
+    from ffasora.train.export import export_run
+
+    try:
+        path = export_run(run, out, dtype=dtype, checkpoint=checkpoint, use_ema=ema)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    typer.echo(f"wrote {path}")

@@ -39,7 +39,8 @@ TimerReader = Callable[[np.ndarray], float | None]
 class RawVideo:
     """A source video before standardisation.
 
-    frames: (T, H, W) float32 in [0, 1]. times_s: (T,) seconds from the first frame, or None.
+    frames: (T, H, W) float32 in [0, 1]. times_s: (T,) seconds or None; as stated by a sidecar, file names or
+    OCR (usually from dye injection), counted from the first frame for DICOM and container timestamps.
     bits: bit depth of the source samples (8, 10, 12, 16). kind: "video", "frames" or "dicom".
     """
 
@@ -100,9 +101,7 @@ def read_source(path: str | Path, ocr: TimerReader | None = None) -> RawVideo:
         raw = read_dicom(path)
     else:
         what = "folder holds no images or DICOM" if path.is_dir() else f"unknown format {path.suffix!r}"
-        raise ValueError(
-            f"{path}: {what}; expected {VIDEO_SUFFIXES}, a folder of {IMAGE_SUFFIXES}, or DICOM"
-        )
+        raise ValueError(f"{path}: {what}; expected {VIDEO_SUFFIXES}, a folder of {IMAGE_SUFFIXES}, or DICOM")
     if raw.times_s is None and ocr is not None:
         raw = _times_from_ocr(raw, ocr)
     return raw
@@ -118,7 +117,7 @@ def _times_from_ocr(raw: RawVideo, ocr: TimerReader) -> RawVideo:
     if any(t is None for t in read):
         return raw
     times = np.asarray(read, dtype=np.float64)
-    return dataclasses.replace(raw, times_s=times - times[0], time_source="ocr")
+    return dataclasses.replace(raw, times_s=times, time_source="ocr")  # the timer counts from injection
 
 
 # ---------------------------------------------------------------------------------------------- frames
@@ -223,7 +222,9 @@ def read_dicom(path: Path) -> RawVideo:
     """A multi-frame DICOM object, or a folder holding a series of single-frame objects (by InstanceNumber)."""
     import pydicom
 
-    files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file() and is_dicom_file(p))
+    files = (
+        [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file() and is_dicom_file(p))
+    )
     datasets = []
     for file in files:
         try:
@@ -259,7 +260,9 @@ def _dicom_pixels(ds: object, file: Path) -> tuple[np.ndarray, int]:
     try:
         pixels = np.asarray(ds.pixel_array)  # type: ignore[attr-defined]
     except Exception as err:  # missing codec plugins raise RuntimeError/NotImplementedError
-        raise ValueError(f"{file}: unsupported or damaged pixel data (transfer syntax {syntax}): {err}") from err
+        raise ValueError(
+            f"{file}: unsupported or damaged pixel data (transfer syntax {syntax}): {err}"
+        ) from err
     bits = int(getattr(ds, "BitsStored", 8) or 8)
     if bits not in (8, 10, 12, 14, 16):
         raise ValueError(f"{file}: unsupported BitsStored {bits}; expected 8, 10, 12, 14 or 16")

@@ -27,16 +27,14 @@ def vesselness(image: np.ndarray, sigmas: tuple[float, ...] = SIGMAS) -> np.ndar
 def vessel_area_ratio(frames: np.ndarray, threshold: float = 0.015) -> float:
     """Share of the fundus field covered by vessels in (T, S, S) standardised frames in [0, 1].
 
-    Frames are shrunk to at most 256 px first: the filter's cost grows with area and its sigmas are chosen
-    for vessels a few pixels wide at that scale.
+    The projection is always brought to 256 px first, so that the ratio does not depend on the output size:
+    the filter's sigmas are in pixels, and vessels and noise change width with the scale.
     """
     projection = frames.max(axis=0).astype(np.float32)
-    size = projection.shape[0]
-    if size > ANALYSIS_SIZE:
-        image = Image.fromarray(projection, mode="F").resize(
-            (ANALYSIS_SIZE, ANALYSIS_SIZE), Image.Resampling.BILINEAR
-        )
-        projection, size = np.asarray(image, dtype=np.float32), ANALYSIS_SIZE
+    size = ANALYSIS_SIZE
+    if projection.shape != (size, size):
+        image = Image.fromarray(projection, mode="F").resize((size, size), Image.Resampling.BILINEAR)
+        projection = np.asarray(image, dtype=np.float32)
     # The field's rim is a strong edge, not a vessel: leave a band inside it out.
     field = disc_mask(size, margin=SIGMAS[-1] + 0.04 * size)
     score = vesselness(projection)

@@ -34,7 +34,7 @@ def detect_field(frames: np.ndarray, min_fraction: float = 0.05) -> Circle:
     connected region is kept. Its rim is fitted with a least-squares circle (Kasa fit) using only rim points
     away from the image border, which recovers fields that the capture window clips at top and bottom.
     """
-    projection = ndimage.uniform_filter(frames.max(axis=0), size=5)
+    projection = ndimage.median_filter(frames.max(axis=0), size=3)
     peak = float(np.percentile(projection, 99.5))
     if peak <= 0.02:
         raise ValueError("no fundus field: the video is (nearly) black")
@@ -58,7 +58,10 @@ def detect_field(frames: np.ndarray, min_fraction: float = 0.05) -> Circle:
 
 
 def _fit_circle(ys: np.ndarray, xs: np.ndarray) -> Circle:
-    """Least-squares circle through points: x^2 + y^2 = 2 a x + 2 b y + c, r^2 = c + a^2 + b^2 (Kasa)."""
+    """Least-squares circle (Kasa): x^2 + y^2 = 2 a x + 2 b y + c, r^2 = c + a^2 + b^2.
+
+    Rim pixels are the outermost pixels inside the field, whose centres lie half a pixel within its edge.
+    """
     design = np.stack([2 * xs, 2 * ys, np.ones_like(xs)], axis=1)
     (a, b, c), *_ = np.linalg.lstsq(design, xs**2 + ys**2, rcond=None)
     return Circle(cy=float(b), cx=float(a), r=float(np.sqrt(c + a * a + b * b)) + 0.5)

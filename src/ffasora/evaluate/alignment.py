@@ -64,7 +64,9 @@ class BertScorer:
 
     @property
     def label(self) -> str:
-        return f"BERTScore ({Path(self.model_dir).name}, layer {self.num_layers}, raw, no idf)"
+        folder = Path(self.model_dir)
+        name = f"{folder.parent.name}/{folder.name}" if folder.name == "model" else folder.name
+        return f"BERTScore ({name}, layer {self.num_layers}, raw, no idf)"
 
     @classmethod
     def load(cls, model_dir: str | Path | None = None, num_layers: int | None = None) -> BertScorer:
@@ -129,7 +131,12 @@ def bertscore_package(
     from bert_score import score
 
     p, r, f = score(
-        list(candidates), list(references), model_type=model_dir, num_layers=num_layers, lang="en", device="cpu"
+        list(candidates),
+        list(references),
+        model_type=model_dir,
+        num_layers=num_layers,
+        lang="en",
+        device="cpu",
     )
     return {"precision": p.double().numpy(), "recall": r.double().numpy(), "f1": f.double().numpy()}
 

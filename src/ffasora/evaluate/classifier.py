@@ -48,7 +48,7 @@ def decode_findings(
     """
     out = []
     for p, onset in zip(probs, onset_probs, strict=True):
-        out.append([(names[k], phases[int(onset[k].argmax())]) for k in np.flatnonzero(p >= threshold)])
+        out.append([(names[int(k)], phases[int(onset[k].argmax())]) for k in np.flatnonzero(p >= threshold)])
     return out
 
 
@@ -69,7 +69,9 @@ def finding_scores(
     """
     predicted, truth = np.asarray(predicted, bool), np.asarray(truth, bool)
     if predicted.shape != truth.shape or predicted.shape[1] != len(names):
-        raise ValueError(f"predictions {predicted.shape} and truth {truth.shape} must both be (N, {len(names)})")
+        raise ValueError(
+            f"predictions {predicted.shape} and truth {truth.shape} must both be (N, {len(names)})"
+        )
     tp = (predicted & truth).sum(0)
     fp = (predicted & ~truth).sum(0)
     fn = (~predicted & truth).sum(0)
@@ -77,7 +79,10 @@ def finding_scores(
         name: {**_prf(tp[k], fp[k], fn[k]), "support": int(truth[:, k].sum())} for k, name in enumerate(names)
     }
     supported = [per_code[n] for n in names if per_code[n]["support"] >= min_support]
-    macro = {m: float(np.mean([c[m] for c in supported])) if supported else 0.0 for m in ("precision", "recall", "f1")}
+    macro = {
+        m: float(np.mean([c[m] for c in supported])) if supported else 0.0
+        for m in ("precision", "recall", "f1")
+    }
     exact = float((predicted == truth).all(axis=1).mean()) if len(truth) else 0.0
     return {
         "micro": _prf(float(tp.sum()), float(fp.sum()), float(fn.sum())),

@@ -173,7 +173,9 @@ def train_encoder(
     """Train on (N, 1, T, S, S) clips with their finding codes and per-code onset phases; returns the model and
     the mean loss of each epoch."""
     if clips.ndim != 5 or clips.shape[1:] != (1, config.frames, config.size, config.size):
-        raise ValueError(f"clips must be (N, 1, {config.frames}, {config.size}, {config.size}), got {clips.shape}")
+        raise ValueError(
+            f"clips must be (N, 1, {config.frames}, {config.size}, {config.size}), got {clips.shape}"
+        )
     torch.manual_seed(train.seed)
     generator = torch.Generator().manual_seed(train.seed)
     model = VideoEncoder(config)
@@ -216,12 +218,13 @@ def train_encoder(
 
 @torch.no_grad()
 def run_encoder(model: VideoEncoder, clips: torch.Tensor, batch_size: int = 32) -> dict[str, np.ndarray]:
-    """Features (N, F), finding probabilities (N, K) and onset-phase probabilities (N, K, P) as float64."""
+    """Features (N, F), unit contrastive embeddings (N, F) (the privacy embedding), finding probabilities (N, K) and onset-phase probabilities (N, K, P) as float64."""
     model.eval()
-    outs: dict[str, list[torch.Tensor]] = {"features": [], "findings": [], "onset": []}
+    outs: dict[str, list[torch.Tensor]] = {"features": [], "embedding": [], "findings": [], "onset": []}
     for start in range(0, len(clips), batch_size):
         out = model(clips[start : start + batch_size])
         outs["features"].append(out["features"])
+        outs["embedding"].append(F.normalize(out["projection"], dim=1))
         outs["findings"].append(torch.sigmoid(out["findings"]))
         outs["onset"].append(torch.softmax(out["onset"], dim=-1))
     return {k: torch.cat(v).double().numpy() for k, v in outs.items()}

@@ -68,7 +68,9 @@ def train_features(
     items = load_dataset_items(dataset, "train", limit, report("load train split"))
     codes_seen = sorted({c for i in items for c in i.codes})
     # the heads cover the codes the training split states; others cannot be learnt
-    config = dataclasses.replace(config, codes=tuple(c for c in config.codes if c in codes_seen) or config.codes)
+    config = dataclasses.replace(
+        config, codes=tuple(c for c in config.codes if c in codes_seen) or config.codes
+    )
     clips = stack_clips(items, config.frames, config.size)
     model, losses = train_encoder(
         clips, [i.codes for i in items], item_onsets(dataset, items), config, train, report("train")
@@ -88,4 +90,9 @@ def train_features(
         "seconds": round(time.perf_counter() - start, 1),
     }
     save_encoder(model, out, provenance)
-    return {"model": str(out), **provenance, "holdout_scores": scores, "final_loss": float(np.round(losses[-1], 5))}
+    return {
+        "model": str(out),
+        **provenance,
+        "holdout_scores": scores,
+        "final_loss": float(np.round(losses[-1], 5)),
+    }

@@ -90,7 +90,9 @@ def load_generated(
     for i, video in enumerate(files):
         sidecar = video.with_suffix(".json")
         if not sidecar.is_file():
-            raise ValueError(f"{video}: no provenance file {sidecar.name} beside it (needs 'report' and 'seed')")
+            raise ValueError(
+                f"{video}: no provenance file {sidecar.name} beside it (needs 'report' and 'seed')"
+            )
         meta = json.loads(sidecar.read_text())
         if "report" not in meta:
             raise ValueError(f"{sidecar}: no 'report' field")
@@ -129,7 +131,9 @@ def pair_items(generated: list[VideoItem], reference: Iterable[VideoItem]) -> li
     return pairs
 
 
-def fill_labels(generated: list[VideoItem], parse: Callable[[str], tuple[list[str], list[str]]] | None) -> None:
+def fill_labels(
+    generated: list[VideoItem], parse: Callable[[str], tuple[list[str], list[str]]] | None
+) -> None:
     """Give generated videos without finding codes the codes their report states (via ``parse``)."""
     for item in generated:
         if not item.codes and parse is not None:

@@ -47,7 +47,9 @@ def lesion_masks(masks: Mapping[str, np.ndarray], kinetic_class: str) -> list[np
     for key, value in masks.items():
         if not key.startswith("lesion_"):
             continue
-        code = next((c for c in FINDING_CODES if key[len("lesion_") :].startswith(c)), None)
+        rest = key[len("lesion_") :]
+        # longest matching code: "lesion_MACROANEURYSM" is not a microaneurysm ("MA")
+        code = max((c for c in FINDING_CODES if rest == c or rest.startswith(c + "_")), key=len, default=None)
         if code and kinetic_class in FINDING_CODES[code].kinetic_classes and _static(value).any():
             out.append(_static(value))
     return out
@@ -70,7 +72,9 @@ def half_max_time(curve: np.ndarray, times: np.ndarray) -> float:
     return float(times[k - 1] + frac * (times[k] - times[k - 1]))
 
 
-def arterial_before_venous(video: np.ndarray, times: np.ndarray, artery: np.ndarray, vein: np.ndarray) -> bool:
+def arterial_before_venous(
+    video: np.ndarray, times: np.ndarray, artery: np.ndarray, vein: np.ndarray
+) -> bool:
     return half_max_time(region_curve(video, artery), times) < half_max_time(region_curve(video, vein), times)
 
 
@@ -98,7 +102,9 @@ def window_defect_fades(video: np.ndarray, lesion: np.ndarray) -> bool:
     return bool(late and contrast[-1] <= 1.1 * max(contrast[peak], 0.0) + 1e-9)
 
 
-def nonperfusion_dark(video: np.ndarray, times: np.ndarray, region: np.ndarray, artery: np.ndarray | None) -> bool:
+def nonperfusion_dark(
+    video: np.ndarray, times: np.ndarray, region: np.ndarray, artery: np.ndarray | None
+) -> bool:
     inside = region_curve(video, region)
     ring = region_curve(video, _ring(region, max(2, video.shape[-1] // 32)))
     start = 0
@@ -110,7 +116,7 @@ def nonperfusion_dark(video: np.ndarray, times: np.ndarray, region: np.ndarray, 
 
 
 def physiology_checks(
-    video: np.ndarray, times: Sequence[float] | None, masks: Mapping[str, np.ndarray]
+    video: np.ndarray, times: Sequence[float] | np.ndarray | None, masks: Mapping[str, np.ndarray]
 ) -> dict[str, bool | None]:
     """The four checks for one (T, H, W) video; ``None`` where the case has nothing to check."""
     video = np.asarray(video)
@@ -138,6 +144,6 @@ def pass_rates(results: Sequence[Mapping[str, bool | None]]) -> dict[str, Any]:
     """Per check: how many videos it applied to and the fraction that passed."""
     out: dict[str, Any] = {}
     for check in CHECKS:
-        applied = [r[check] for r in results if r.get(check) is not None]
+        applied = [bool(r[check]) for r in results if r.get(check) is not None]
         out[check] = {"n": len(applied), "pass_rate": float(np.mean(applied)) if applied else None}
     return out

@@ -1,5 +1,6 @@
 """The shared clinical language: finding codes, reports written from them, and reports parsed back."""
 
+from ffasora.findings.compact import from_compact, to_compact
 from ffasora.findings.ontology import (
     DIAGNOSIS_CODES,
     FINDING_CODES,
@@ -8,5 +9,16 @@ from ffasora.findings.ontology import (
     Finding,
     Findings,
 )
+from ffasora.findings.writer import write_report
 
-__all__ = ["DIAGNOSIS_CODES", "FINDING_CODES", "Diagnosis", "Extent", "Finding", "Findings"]
+__all__ = [
+    "DIAGNOSIS_CODES",
+    "FINDING_CODES",
+    "Diagnosis",
+    "Extent",
+    "Finding",
+    "Findings",
+    "from_compact",
+    "to_compact",
+    "write_report",
+]

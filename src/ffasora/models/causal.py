@@ -103,7 +103,23 @@ class CausalConv3d(CacheKeyed):
     def forward(self, x: torch.Tensor, cache: CausalCache | None = None) -> torch.Tensor:
         x = causal_pad(x, self.kernel_t, self.stride_t, cache, self.cache_key)
         assert x.shape[2] >= self.kernel_t, "chunk too short for this convolution"
-        return self.conv(x)
+        return conv3d(x, self.conv)
+
+
+def conv3d(x: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:
+    """``conv(x)``, but always through oneDNN for fp32 CPU inference.
+
+    PyTorch's dispatch heuristic sends batch-1 3D convolutions with ``C * T * H < 20480`` (short chunks, small
+    latents) to the unblocked ``slow_conv3d`` kernel, which is 2-3x slower there; calling the oneDNN op
+    directly avoids that. With autograd or on other devices the ordinary path is used.
+    """
+    weight = conv.weight
+    if x.device.type != "cpu" or x.dtype != torch.float32 or (torch.is_grad_enabled() and weight.requires_grad):
+        return conv(x)
+    padding = conv.padding if isinstance(conv.padding, tuple) else (0, 0, 0)
+    return torch.ops.aten.mkldnn_convolution(
+        x, weight, conv.bias, list(padding), list(conv.stride), list(conv.dilation), conv.groups
+    )
 
 
 def per_frame(fn: nn.Module, x: torch.Tensor) -> torch.Tensor:

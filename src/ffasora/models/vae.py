@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -321,3 +321,28 @@ class WFVAE(nn.Module):
         z = posterior.sample(generator) if sample_posterior else posterior.mode()
         recon, (w2_hat, w3_hat) = self.decoder(z)
         return recon, posterior, (w2, w2_hat, w3, w3_hat)
+
+
+@torch.no_grad()
+def latent_statistics(
+    vae: WFVAE, clips: Iterable[torch.Tensor], generator: torch.Generator | None = None, chunk: int | None = 8
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel ``(shift, scale)`` that make posterior samples zero-mean, unit-variance for the DiT.
+
+    clips: pixel batches (B, C, T, H, W). Samples (not means) are measured, as Open-Sora Plan trains the DiT
+    on ``posterior.sample()``; ``scale = 1 / std``. Sums are accumulated in float64.
+    """
+    total = sq = None
+    count = 0
+    for x in clips:
+        z = vae.encode(x, chunk=chunk).sample(generator).double()  # (B, c, t, h, w)
+        per_channel = z.transpose(0, 1).flatten(1)  # (c, N)
+        total = per_channel.sum(1) if total is None else total + per_channel.sum(1)
+        sq = per_channel.pow(2).sum(1) if sq is None else sq + per_channel.pow(2).sum(1)
+        count += per_channel.shape[1]
+    if total is None or sq is None or count < 2:
+        raise ValueError("latent_statistics: no clips given")
+    mean = total / count
+    std = (sq / count - mean.pow(2)).clamp_min(1e-12).sqrt()
+    return tuple(mean.tolist()), tuple((1.0 / std).tolist())
+

@@ -117,5 +117,7 @@ def train_section(cfg: Any) -> TrainConfig:
     """The ``train`` section of a task config, with a clear error when a task forgot it."""
     section = getattr(cfg, "train", None)
     if not isinstance(section, TrainConfig):
-        raise ValueError(f"{type(cfg).__name__} has no `train: TrainConfig` field; every task config needs one")
+        raise ValueError(
+            f"{type(cfg).__name__} has no `train: TrainConfig` field; every task config needs one"
+        )
     return section

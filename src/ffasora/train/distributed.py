@@ -47,7 +47,9 @@ def init_distributed(device: str = "auto", timeout_s: float = 1800.0) -> DistInf
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
-    dev = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu" if device == "auto" else device)
+    dev = (
+        torch.device("cuda", local_rank) if use_cuda else torch.device("cpu" if device == "auto" else device)
+    )
     if use_cuda:
         torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():
@@ -148,7 +150,11 @@ def barrier() -> None:
 
 
 def _comm_device() -> torch.device:
-    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    return (
+        torch.device("cuda", torch.cuda.current_device())
+        if dist.get_backend() == "nccl"
+        else torch.device("cpu")
+    )
 
 
 def fsdp_wrap(module: nn.Module) -> nn.Module:
@@ -165,3 +171,19 @@ def fsdp_wrap(module: nn.Module) -> nn.Module:
                     fully_shard(block)
     fully_shard(module)
     return module
+
+
+def full_tensor(t: torch.Tensor) -> torch.Tensor:
+    """A plain tensor from a possibly sharded one (collective for FSDP2 DTensors: call on every rank)."""
+    full = getattr(t, "full_tensor", None)
+    return full() if callable(full) else t
+
+
+def shard_like(full: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """``full`` laid out like ``ref``: the same DTensor sharding when ``ref`` is sharded, else a plain copy."""
+    mesh = getattr(ref, "device_mesh", None)
+    if mesh is None:
+        return full.to(device=ref.device, dtype=ref.dtype)
+    from torch.distributed.tensor import distribute_tensor
+
+    return distribute_tensor(full.to(dtype=ref.dtype), mesh, ref.placements)  # type: ignore[attr-defined]

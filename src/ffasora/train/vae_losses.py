@@ -119,10 +119,10 @@ def hinge_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.
 
 
 def adaptive_weight(rec: torch.Tensor, gan: torch.Tensor, last_layer: torch.Tensor) -> torch.Tensor:
-    """Taming's balance: ||grad_last rec|| / (||grad_last gan|| + 1e-6), clamped to [0, 1e4], detached."""
+    """Taming's balance: ||grad_last rec|| / (||grad_last gan|| + 1e-6), clamped to [0, 1e6] (WF-VAE), detached."""
     g_rec = torch.autograd.grad(rec, last_layer, retain_graph=True)[0]
     g_gan = torch.autograd.grad(gan, last_layer, retain_graph=True)[0]
-    return (g_rec.norm() / (g_gan.norm() + 1e-6)).clamp(0.0, 1e4).detach()
+    return (g_rec.norm() / (g_gan.norm() + 1e-6)).clamp(0.0, 1e6).detach()
 
 
 def generator_loss(

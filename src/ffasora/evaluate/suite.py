@@ -1,0 +1,310 @@
+"""`ffasora evaluate`: every number for a set of generated videos against a reference dataset, plus the
+protocol that produced it. Library entry point ``evaluate_videos``; ``report.write_report`` renders it.
+
+Stages: load -> in-domain features and findings (encoder) -> distribution (FVD-FFA, KVD, bootstrap CIs,
+real-vs-real floor; standard FVD with a user I3D) -> paired (PSNR/SSIM/MS-SSIM, LPIPS with user weights) ->
+alignment (VQAScore-style, finding P/R/F1, BERTScore; real-video ceilings) -> physiology (simulated
+references) -> privacy (Recall@K vs chance, held-out floor, positive control, nearest-neighbour similarity).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ffasora.data.format import load_truth, read_manifest
+from ffasora.evaluate import alignment, classifier, physiology, privacy
+from ffasora.evaluate.distribution import bootstrap, frechet_distance, kernel_distance, real_vs_real_floor
+from ffasora.evaluate.encoder import VideoEncoder, load_encoder, run_encoder, weights_hash
+from ffasora.evaluate.inputs import (
+    VideoItem,
+    fill_labels,
+    load_dataset_items,
+    load_generated,
+    pair_items,
+    report_parser,
+    stack_clips,
+    to_clip,
+)
+from ffasora.evaluate.paired import video_metrics
+
+Stage = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """What to compute; every field is written to the report's protocol section."""
+
+    split: str = "test"
+    generated_split: str | None = None  # split of a dataset given as --generated (default: ``split``)
+    limit: int | None = None
+    bootstrap_rounds: int = 200
+    floor_rounds: int = 10
+    seed: int = 0
+    threshold: float = 0.5
+    bert_model: str | None = None  # default: the bundled all-MiniLM-L6-v2
+    bert_layers: int | None = None
+    bertscore: bool = True
+    i3d_weights: str | None = None
+    i3d_frames: int = 16
+    lpips_trunk: str | None = None
+    lpips_heads: str | None = None
+    lpips_net: str = "alex"
+    gallery_limit: int | None = None
+    control_size: int = 50
+    examples: int = 4
+
+
+@dataclass
+class Example:
+    """A generated video (and its paired reference) for the report's contact sheets; frames (T, H, W) uint8."""
+
+    name: str
+    report: str
+    generated: np.ndarray
+    reference: np.ndarray | None
+
+
+@dataclass
+class Evaluation:
+    results: dict[str, Any]
+    examples: list[Example]
+
+
+def describe(x: np.ndarray | list[float]) -> dict[str, float]:
+    """Mean, SD and count of the finite values (PSNR of identical videos is infinite: counted apart)."""
+    a = np.asarray(x, dtype=np.float64)
+    out: dict[str, float] = {"n_infinite": int(np.isinf(a).sum())} if np.isinf(a).any() else {}
+    a = a[np.isfinite(a)]
+    if not len(a):
+        return {"n": 0, **out}
+    return {
+        "mean": float(a.mean()),
+        "sd": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+        "n": int(len(a)),
+        **out,
+    }
+
+
+def _estimate(est: Any) -> dict[str, Any]:
+    return {k: v for k, v in asdict(est).items() if v is not None}
+
+
+def distribution_metrics(gen: np.ndarray, ref: np.ndarray, cfg: EvaluateConfig) -> dict[str, Any]:
+    """Fréchet and kernel distances with bootstrap CIs and the real-vs-real floor at the generated set's size."""
+    out: dict[str, Any] = {
+        "frechet": _estimate(bootstrap(frechet_distance, gen, ref, cfg.bootstrap_rounds, seed=cfg.seed)),
+        "kernel": _estimate(bootstrap(kernel_distance, gen, ref, cfg.bootstrap_rounds, seed=cfg.seed)),
+    }
+    half = min(len(gen), len(ref) // 2)
+    if half >= 2:
+        for name, metric in (("frechet", frechet_distance), ("kernel", kernel_distance)):
+            floor = real_vs_real_floor(ref, half, metric, cfg.floor_rounds, cfg.seed)
+            out[f"{name}_floor"] = _estimate(floor)
+    return out
+
+
+def paired_metrics(
+    generated: list[VideoItem], reference: list[VideoItem], pairs: list[int | None], frames: int, size: int
+) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    """Per-frame PSNR / SSIM / MS-SSIM of each paired video on a common (frames, size) grid, averaged."""
+    per_video = []
+    for g, j in zip(generated, pairs, strict=True):
+        if j is None:
+            continue
+        a = ((to_clip(g.frames, frames, size)[0] + 1) * 127.5).numpy()
+        b = ((to_clip(reference[j].frames, frames, size)[0] + 1) * 127.5).numpy()
+        per_video.append({k: float(np.mean(v)) for k, v in video_metrics(a, b).items()})
+    summary = {k: describe([v[k] for v in per_video]) for k in ("psnr", "ssim", "ms_ssim")}
+    return summary, per_video
+
+
+def alignment_metrics(
+    items: list[VideoItem], out: dict[str, np.ndarray], model: VideoEncoder, cfg: EvaluateConfig, scorer: Any
+) -> dict[str, Any]:
+    """VQAScore-style score, finding P/R/F1 and BERTScore of one set of videos against their own reports."""
+    names = model.config.codes
+    vqa = alignment.vqa_style_scores(
+        out["findings"], [i.codes for i in items], [i.negated for i in items], names
+    )
+    predicted = out["findings"] >= cfg.threshold
+    result: dict[str, Any] = {
+        "vqa_style": describe(vqa),
+        "findings": classifier.finding_scores(
+            predicted, classifier.multi_hot([i.codes for i in items], names), names
+        ),
+    }
+    if scorer is not None:
+        decoded = [[names[k] for k in np.flatnonzero(row)] for row in predicted]
+        written = [
+            alignment.report_from_codes(codes, str(i.meta.get("eye", "OD")))
+            for codes, i in zip(decoded, items, strict=True)
+        ]
+        result["bertscore"] = {
+            "label": scorer.label,
+            **{k: describe(v) for k, v in scorer.score(written, [i.report for i in items]).items()},
+        }
+    return result
+
+
+def physiology_metrics(
+    generated: list[VideoItem], reference_root: Path, reference: list[VideoItem], pairs: list[int | None]
+) -> dict[str, Any] | None:
+    """Pass rates of the four physiology checks on generated videos with a simulated, paired reference."""
+    times = {r.id: r.frame_times_s for r in read_manifest(reference_root)}
+    results = []
+    for g, j in zip(generated, pairs, strict=True):
+        if j is None:
+            continue
+        try:
+            masks, _ = load_truth(reference_root, reference[j].name)
+        except ValueError:
+            continue
+        ref_times = times.get(reference[j].name)
+        t = (
+            np.interp(np.linspace(0, 1, len(g.frames)), np.linspace(0, 1, len(ref_times)), ref_times)
+            if ref_times
+            else None
+        )
+        results.append(physiology.physiology_checks(g.frames, t, masks))
+    return {"n_videos": len(results), "checks": physiology.pass_rates(results)} if results else None
+
+
+def privacy_metrics(
+    model: VideoEncoder,
+    gen_emb: np.ndarray,
+    generated: list[VideoItem],
+    ref_emb: np.ndarray,
+    reference: list[VideoItem],
+    train: list[VideoItem],
+    cfg: EvaluateConfig,
+) -> dict[str, Any]:
+    c = model.config
+    train_clips = stack_clips(train, c.frames, c.size)
+    control_clips = privacy.lightly_altered(train_clips[: cfg.control_size], cfg.seed)
+    gallery = privacy.audit_embedding(run_encoder(model, train_clips)["embedding"], train_clips)
+    control = privacy.audit_embedding(run_encoder(model, control_clips)["embedding"], control_clips)
+    gen_emb = privacy.audit_embedding(gen_emb, stack_clips(generated, c.frames, c.size))
+    ref_emb = privacy.audit_embedding(ref_emb, stack_clips(reference, c.frames, c.size))
+    targets = pair_items(generated, train)
+    heldout_ok = cfg.split != "train"
+    result = privacy.privacy_audit(
+        gallery,
+        gen_emb,
+        targets,
+        ref_emb if heldout_ok else np.zeros((0, gallery.shape[1])),
+        privacy.most_alike([r.codes for r in reference], [t.codes for t in train]) if heldout_ok else [],
+        control,
+    )
+    result["embedding"] = (
+        "in-domain encoder contrastive projection + space-time thumbnail (cosine, equal halves)"
+    )
+    return result
+
+
+def evaluate_videos(
+    generated_path: str | Path,
+    reference_root: str | Path,
+    encoder_path: str | Path,
+    cfg: EvaluateConfig = EvaluateConfig(),
+    stage: Stage | None = None,
+) -> Evaluation:
+    """All metrics of generated videos against ``reference_root``'s ``cfg.split``; returns the report dict."""
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def step(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 2)
+        clock = now
+
+    def tick(name: str) -> Callable[[int, int], None] | None:
+        return (lambda done, total: stage(name, done, total)) if stage else None
+
+    reference_root = Path(reference_root)
+    torch.manual_seed(cfg.seed)
+    generated = load_generated(generated_path, cfg.generated_split or cfg.split, cfg.limit, tick("load generated"))
+    reference = load_dataset_items(reference_root, cfg.split, None, tick("load reference"))
+    fill_labels(generated, report_parser())
+    pairs = pair_items(generated, reference)
+    for g, j in zip(generated, pairs, strict=True):  # a paired reference knows the codes its report states
+        if j is not None and not g.codes:
+            g.codes, g.negated = list(reference[j].codes), list(reference[j].negated)
+    step("load")
+    model, encoder_config = load_encoder(encoder_path)
+    c = model.config
+    gen_out = run_encoder(model, stack_clips(generated, c.frames, c.size))
+    ref_out = run_encoder(model, stack_clips(reference, c.frames, c.size))
+    step("features")
+    results: dict[str, Any] = {
+        "distribution": {"fvd_ffa": distribution_metrics(gen_out["features"], ref_out["features"], cfg)}
+    }
+    if cfg.i3d_weights:
+        from ffasora.evaluate.i3d import i3d_features, load_i3d
+
+        i3d, i3d_info = load_i3d(cfg.i3d_weights)
+        g3 = i3d_features(i3d, [g.frames for g in generated], cfg.i3d_frames, tick("I3D generated"))
+        r3 = i3d_features(i3d, [r.frames for r in reference], cfg.i3d_frames, tick("I3D reference"))
+        results["distribution"]["fvd_i3d"] = {**distribution_metrics(g3, r3, cfg), "extractor": i3d_info}
+    step("distribution")
+    paired_summary, _ = paired_metrics(generated, reference, pairs, c.frames, c.size)
+    results["paired"] = {"n_pairs": sum(p is not None for p in pairs), **paired_summary}
+    if cfg.lpips_trunk and cfg.lpips_heads:
+        from ffasora.evaluate.lpips import load_lpips, paired_lpips
+
+        net, lpips_info = load_lpips(cfg.lpips_trunk, cfg.lpips_heads, cfg.lpips_net)
+        values = [
+            paired_lpips(net, g.frames, reference[j].frames, c.frames, c.size)
+            for g, j in zip(generated, pairs, strict=True)
+            if j is not None
+        ]
+        results["paired"]["lpips"] = {**describe(values), **lpips_info}
+    step("paired")
+    scorer = alignment.BertScorer.load(cfg.bert_model, cfg.bert_layers) if cfg.bertscore else None
+    results["alignment"] = {
+        "generated": alignment_metrics(generated, gen_out, model, cfg, scorer),
+        "real_ceiling": alignment_metrics(reference, ref_out, model, cfg, scorer),
+    }
+    step("alignment")
+    results["physiology"] = physiology_metrics(generated, reference_root, reference, pairs)
+    step("physiology")
+    train = load_dataset_items(reference_root, "train", cfg.gallery_limit, tick("load training gallery"))
+    results["privacy"] = privacy_metrics(
+        model, gen_out["embedding"], generated, ref_out["embedding"], reference, train, cfg
+    )
+    step("privacy")
+    results["protocol"] = {
+        "generated": str(Path(generated_path).resolve()),
+        "reference": str(reference_root.resolve()),
+        "config": asdict(cfg),
+        "n_generated": len(generated),
+        "n_reference": len(reference),
+        "n_train_gallery": len(train),
+        "n_paired": sum(p is not None for p in pairs),
+        "feature_extractor": {
+            "name": "ffasora in-domain video encoder",
+            "path": str(Path(encoder_path).resolve()),
+            "frames": c.frames,
+            "size": c.size,
+            "feature_dim": c.feature_dim,
+            "weights_sha256_16": weights_hash(model),
+            "trained_on": encoder_config.get("trained_on"),
+        },
+        "bertscore_model": scorer.label if scorer else None,
+        "seconds": timings,
+    }
+    examples = [
+        Example(g.name, g.report, g.frames, reference[j].frames if j is not None else None)
+        for g, j in list(zip(generated, pairs, strict=True))[: cfg.examples]
+    ]
+    results["examples"] = [
+        {"name": e.name, "report": e.report, "paired": e.reference is not None} for e in examples
+    ]
+    return Evaluation(results, examples)

@@ -1,0 +1,97 @@
+"""The camera: optics, eye motion, auto-gain, noise and the circular field mask (design reference §2.2, §6.4).
+
+Turns radiometric frames (fluorescence units, arterial first-pass peak = 1) into the uint8 display frames a
+fundus camera exports. All nuisance settings are drawn once per case from the case's generator and returned
+with the per-frame motion, so evaluation can undo or ignore them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+
+@dataclass(frozen=True)
+class Camera:
+    vignetting: float  # radial fall-off at the rim (0.2-0.45)
+    gradient: float  # slight left-right illumination gradient
+    defocus_px: float  # mean extra blur at 512 px
+    haze: float  # media veil (0-0.2)
+    motion_px: float  # random-walk step of eye motion at 512 px
+    rotation_deg: float
+    gain_target: float  # auto-gain brings the 99.5th percentile here
+    gain_cap: float  # ... with at most this gain, so late frames stay darker
+    gamma: float
+    read_noise: float
+    photons: float  # photon scale of the Poisson part
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(float(v), 4) for k, v in asdict(self).items()}
+
+
+def sample_camera(rng: np.random.Generator) -> Camera:
+    return Camera(
+        vignetting=float(rng.uniform(0.2, 0.45)),
+        gradient=float(rng.uniform(-0.08, 0.08)),
+        defocus_px=float(rng.uniform(0.0, 0.8)),
+        haze=float(rng.uniform(0.0, 0.12)),
+        motion_px=float(rng.uniform(0.3, 1.2)),
+        rotation_deg=float(rng.uniform(0.0, 0.4)),
+        gain_target=float(rng.uniform(0.85, 0.95)),
+        gain_cap=float(rng.uniform(1.6, 2.2)),
+        gamma=float(rng.uniform(0.8, 1.0)),
+        read_noise=float(rng.uniform(0.005, 0.015)),
+        photons=float(rng.uniform(300.0, 900.0)),
+    )
+
+
+def field_mask(size: int) -> np.ndarray:
+    """Circular aperture (H, W) bool, 0.95 of the frame height (§2.2)."""
+    jj, ii = np.meshgrid(np.arange(size), np.arange(size))
+    return np.hypot(jj - (size - 1) / 2, ii - (size - 1) / 2) <= 0.475 * size
+
+
+def acquire(
+    frames: np.ndarray, cam: Camera, rng: np.random.Generator, motion: bool = True
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Radiometric (T, H, W) float32 -> display (T, H, W) uint8 and per-frame motion/gain records."""
+    t_n, size, _ = frames.shape
+    scale = size / 512.0
+    fov = field_mask(size)
+    jj, ii = np.meshgrid(np.linspace(-1, 1, size), np.linspace(-1, 1, size))
+    light = (1.0 - cam.vignetting * np.clip(np.hypot(jj, ii) / 0.95, 0, 1) ** 2.5) * (1.0 + cam.gradient * jj)
+    shift = np.zeros(2)
+    angle = 0.0
+    out = np.zeros(frames.shape, np.uint8)
+    records: list[dict[str, Any]] = []
+    for k in range(t_n):
+        blur = np.hypot(0.6, cam.defocus_px * rng.uniform(0.5, 1.5)) * scale
+        f = ndimage.gaussian_filter(frames[k], blur)
+        f = f + cam.haze * float(f[fov].mean())
+        f = f * light
+        if motion and k > 0:  # eye motion: a bounded random walk of translation and rotation
+            shift = np.clip(shift + rng.normal(0, cam.motion_px * scale, 2), -4 * scale, 4 * scale)
+            angle = float(np.clip(angle + rng.normal(0, cam.rotation_deg), -1.0, 1.0))
+            f = _affine(f, shift, angle)
+        p = float(np.percentile(f[fov][::7], 99.5))
+        gain = min(cam.gain_target / max(p, 1e-6), cam.gain_cap)
+        g = np.clip(f * gain, 0, None) ** cam.gamma
+        noisy = g + np.sqrt(g / cam.photons) * rng.standard_normal(g.shape, np.float32)
+        noisy += cam.read_noise * rng.standard_normal(g.shape, np.float32)
+        u8 = np.clip(np.round(noisy * 255.0), 0, 255).astype(np.uint8)
+        u8[~fov] = 0
+        out[k] = u8
+        records.append({"shift_px": [round(float(x), 3) for x in shift], "rotation_deg": round(angle, 4),
+                        "gain": round(float(gain), 4)})
+    return out, records
+
+
+def _affine(img: np.ndarray, shift: np.ndarray, angle_deg: float) -> np.ndarray:
+    a = np.deg2rad(angle_deg)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    centre = (np.array(img.shape) - 1) / 2.0
+    offset = centre - rot @ centre - shift[::-1]
+    return ndimage.affine_transform(img, rot, offset=offset, order=1, mode="constant")

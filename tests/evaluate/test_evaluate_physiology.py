@@ -1,0 +1,59 @@
+"""Physiology checks: pass on simulated cases that obey physiology, fail when the physiology is broken."""
+
+from __future__ import annotations
+
+import numpy as np
+from evaluate_cases import simulate
+
+from ffasora.evaluate.physiology import half_max_time, lesion_masks, pass_rates, physiology_checks
+
+
+def _case(diagnosis: str, seed: int = 1):
+    case = simulate(seed, size=32, frames=9, diagnosis=diagnosis)
+    return case.frames, np.array(case.times_s), case.masks
+
+
+def test_half_max_time_interpolates():
+    assert half_max_time(np.array([0.0, 0.0, 1.0, 2.0]), np.array([0.0, 1.0, 2.0, 3.0])) == 2.0
+    assert half_max_time(np.array([0.0, 2.0]), np.array([0.0, 10.0])) == 5.0
+
+
+def test_checks_pass_on_physiological_cases():
+    frames, t, masks = _case("CSC")
+    r = physiology_checks(frames, t, masks)
+    assert r["arterial_before_venous"] is True and r["leakage_growth"] is True
+    assert r["window_defect_fading"] is None and r["nonperfusion_dark"] is None  # nothing to check
+    assert physiology_checks(*_case("dryAMD"))["window_defect_fading"] is True
+    assert physiology_checks(*_case("DR"))["nonperfusion_dark"] is True
+
+
+def test_checks_fail_when_physiology_is_broken():
+    frames, t, masks = _case("CSC")
+    # swap the vessel masks: veins would fill first
+    swapped = {**masks, "vessels_art": masks["vessels_vein"], "vessels_vein": masks["vessels_art"]}
+    assert physiology_checks(frames, t, swapped)["arterial_before_venous"] is False
+    assert physiology_checks(frames[::-1].copy(), t, masks)["leakage_growth"] is False  # leak shrinks
+    frames, t, masks = _case("dryAMD")
+    brighter = frames.astype(np.int32)
+    brighter[-3:][:, masks["lesion_WINDOW_DEFECT"]] = 250  # the window defect lights up late
+    assert physiology_checks(brighter.astype(np.uint8), t, masks)["window_defect_fading"] is False
+    frames, t, masks = _case("DR")
+    lit = frames.copy()
+    lit[:, masks["lesion_NPA"]] = 255
+    assert physiology_checks(lit, t, masks)["nonperfusion_dark"] is False
+
+
+def test_pass_rates_count_only_applicable_checks():
+    rates = pass_rates(
+        [{"arterial_before_venous": True}, {"arterial_before_venous": False, "leakage_growth": None}]
+    )
+    assert rates["arterial_before_venous"] == {"n": 2, "pass_rate": 0.5}
+    assert rates["leakage_growth"] == {"n": 0, "pass_rate": None}
+
+
+def test_lesion_masks_match_the_whole_code():
+    mask = np.ones((4, 4), bool)
+    # MACROANEURYSM blocks fluorescence (BL); the microaneurysm code "MA" is a prefix of it but does not
+    assert len(lesion_masks({"lesion_MACROANEURYSM": mask}, "BL")) == 1
+    assert len(lesion_masks({"lesion_MA": mask, "lesion_MA_t": mask[None]}, "BL")) == 0
+    assert len(lesion_masks({"lesion_MA": mask, "lesion_MA_t": mask[None]}, "LK")) == 2
