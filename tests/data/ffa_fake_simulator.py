@@ -34,6 +34,7 @@ class FakeCase:
     anatomy: dict[str, Any]
     eye: str
     seed: int
+    sampler: str = "canonical"
 
     def meta(self) -> dict[str, Any]:
         return {"simulator": "fake", "times_s": self.times_s}

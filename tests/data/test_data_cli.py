@@ -6,11 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from ffa_fake_simulator import fake_simulate_case
 from PIL import Image
 from typer.testing import CliRunner
 
-import ffasora.simulate
 from ffasora.cli import app
 from ffasora.data.format import read_manifest
 from ffasora.io.video import read_metadata, read_video, write_gif
@@ -23,18 +21,14 @@ def _flat(text: str) -> str:
     return " ".join(text.replace("│", " ").split())
 
 
-@pytest.fixture()
-def fake_simulator(monkeypatch):
-    monkeypatch.setattr(ffasora.simulate, "simulate_case", fake_simulate_case, raising=False)
-
-
 def _simulate(out, n=6, size=32):
     return runner.invoke(
         app, ["simulate", "--n", str(n), "--size", str(size), "--frames", "5", "--out", str(out)]
     )
 
 
-def test_simulate_show_validate(tmp_path, fake_simulator):
+def test_simulate_show_validate(tmp_path):
+    """The real simulator, tiny: 6 eyes of 32 px, 5 frames."""
     result = _simulate(tmp_path / "ds")
     assert result.exit_code == 0, result.output
     assert "6 videos" in result.output
@@ -55,7 +49,7 @@ def test_simulate_show_validate(tmp_path, fake_simulator):
     assert "synthetic" in read_metadata(tmp_path / f"s_{first}.mp4")["comment"]
 
 
-def test_validate_fails_on_a_broken_dataset(tmp_path, fake_simulator):
+def test_validate_fails_on_a_broken_dataset(tmp_path):
     assert _simulate(tmp_path / "ds", n=3).exit_code == 0
     next((tmp_path / "ds" / "videos").glob("*.npz")).unlink()
     result = runner.invoke(app, ["validate", str(tmp_path / "ds")])
@@ -70,7 +64,7 @@ def test_show_a_single_video_file(tmp_path):
     assert Image.open(tmp_path / "v_sheet.png").width == 4 + 5 * 28
 
 
-def test_bad_arguments_give_clear_errors(tmp_path, fake_simulator):
+def test_bad_arguments_give_clear_errors(tmp_path):
     result = runner.invoke(app, ["simulate", "--n", "2", "--frames", "20", "--out", str(tmp_path / "x")])
     assert result.exit_code != 0 and "1 + 4k" in _flat(result.output)
     result = runner.invoke(app, ["show", str(tmp_path / "nothing")])

@@ -127,3 +127,20 @@ def test_killed_build_resumes_to_the_same_dataset(tmp_path):
     assert len(read_manifest(tmp_path / "cut")) >= 4
     simulate_dataset(tmp_path / "cut", CFG, simulate_fn=fake_simulate_case)
     assert _digest(tmp_path / "cut") == _digest(tmp_path / "full")
+
+
+def test_real_simulator_records_compact_findings(tmp_path):
+    from ffasora.findings.compact import from_compact
+
+    simulate_dataset(tmp_path, SimulateConfig(n=3, size=32, frames=5, seed=1))
+    assert validate_dataset(tmp_path) == []
+    for r in read_manifest(tmp_path):
+        findings = from_compact(r.findings)
+        assert findings.codes() == set(r.codes) and findings.negated() == set(r.negated)
+        assert findings.eye == r.eye and r.frame_times_s == sorted(r.frame_times_s)
+        masks, truth = load_truth(tmp_path, r.id)
+        assert (
+            masks["fov"].shape == (32, 32)
+            and truth["seed"] == r.seed
+            and truth["findings_compact"] == r.findings
+        )

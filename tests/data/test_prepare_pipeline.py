@@ -64,6 +64,10 @@ def test_manifest_records_time_sources_interpolation_and_quality(prepared) -> No
         assert r.interpolation == ("index" if r.extra["time_source"] == "none" else "time")
         assert 0.02 < r.quality["vessel_ratio"] <= 1 and r.frames == 5 and r.height == r.width == 40
         assert (r.frame_times_s is None) == (r.extra["time_source"] == "none")
+        if (
+            "findings_parser" not in r.extra
+        ):  # the parser is installed: the scrubbed report's codes are stored
+            assert "MA" in r.codes and "NVD" in r.negated and r.findings
 
 
 def test_dataset_holds_no_identifiers_and_no_burned_in_label(corpus, prepared) -> None:
@@ -230,3 +234,19 @@ def test_an_undocumented_failure_is_still_one_error_line(corpus, tmp_path: Path,
     assert outcome.status == "failed" and outcome.stage == "quality"
     assert "unexpected RuntimeError: filter exploded" in outcome.reason
     assert not list(tmp_path.rglob("*.npz"))
+
+
+def test_cli_help_lists_the_options() -> None:
+    result = CliRunner().invoke(app, ["prepare", "--help"])
+    assert result.exit_code == 0
+    for option in (
+        "--videos",
+        "--index",
+        "--out",
+        "--size",
+        "--frames",
+        "--interp",
+        "--workers",
+        "--mapping",
+    ):
+        assert option in result.output

@@ -146,6 +146,12 @@ def test_lr_schedule_and_weight_decay_groups():
     assert plain["weight_decay"] == 0.0 and len(plain["params"]) == 4  # embedding, bias, norm weight/bias
 
 
+def test_fsdp_refuses_several_optimizer_groups(tmp_path):
+    cfg = tiny_config(parallel="fsdp")
+    with pytest.raises(ValueError, match="one optimizer group"):
+        Trainer(TinyGANTask(), cfg, tmp_path, task_name="tiny_gan").setup()
+
+
 def test_unknown_task_lists_the_known_ones():
     with pytest.raises(ValueError, match=r"unknown task 'nope'; known tasks: .*dit.*tiny.*vae"):
         load_task("nope")

@@ -13,6 +13,7 @@ import typer
 from ffasora import __version__
 from ffasora.cli import (
     data_commands,
+    demo_commands,
     evaluate_commands,
     generate_commands,
     latents_commands,
@@ -62,6 +63,7 @@ for _module in (
     generate_commands,
     evaluate_commands,
     review_commands,
+    demo_commands,
 ):
     _module.register(app)
 

@@ -45,6 +45,7 @@ class SimulatedCaseLike(Protocol):
     anatomy: Any
     eye: str
     seed: int
+    sampler: str
 
     def meta(self) -> dict[str, Any]: ...
 
@@ -182,13 +183,16 @@ def simulate_patient(
             diagnosis=diagnosis,
         )
         record = case_record(plan, case, cfg)
+        # meta() is the simulator's full description (timing, anatomy, detailed findings, camera, lesions);
+        # the keys below are guaranteed whatever the simulator version puts there.
         truth = {
-            **case.meta(),
             "seed": plan.seed,
             "eye": plan.eye,
             "kinetics": case.kinetics,
             "anatomy": case.anatomy,
             "findings": case.findings,
+            **case.meta(),
+            "findings_compact": record.findings,
         }
         write_video_files(out, plan.id, case.frames, masks=dict(case.masks), truth=truth)
         records.append(record)
@@ -221,7 +225,8 @@ def case_record(plan: CasePlan, case: SimulatedCaseLike, cfg: SimulateConfig) ->
         negated=sorted(findings.negated()),
         diagnoses=[{"code": d.code, "grade": d.grade} for d in findings.diagnoses],
         quality=frame_statistics(case.frames),
-        interpolation=None,
+        # samplers that blend rendered frames (index_linear) say so; the others render every frame
+        interpolation=case.sampler if getattr(case, "source_times_s", None) is not None else None,
         seed=plan.seed,
         extra={"sampler": cfg.sampler},
     )

@@ -9,6 +9,7 @@ from ffasora.findings.ontology import (
     Finding,
     Findings,
 )
+from ffasora.findings.parser import detect_language, parse_report, to_canonical_english
 from ffasora.findings.writer import write_report
 
 __all__ = [
@@ -18,7 +19,10 @@ __all__ = [
     "Extent",
     "Finding",
     "Findings",
+    "detect_language",
     "from_compact",
+    "parse_report",
+    "to_canonical_english",
     "to_compact",
     "write_report",
 ]

@@ -81,7 +81,9 @@ def _finding_from_compact(item: str, source: str) -> Finding:
     for attr in body.split(";") if body else ():
         key, value = _classify(code, attr)
         if key is None or key in fields:
-            raise ValueError(f"compact findings {source!r}: attribute {attr!r} of {code} is unknown or repeated")
+            raise ValueError(
+                f"compact findings {source!r}: attribute {attr!r} of {code} is unknown or repeated"
+            )
         fields[key] = value
     return Finding(code, **fields)  # type: ignore[arg-type]
 

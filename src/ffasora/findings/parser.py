@@ -48,7 +48,9 @@ _SUBTYPES = {
             "subretinal": [r"sub-?retinal", r"视网膜下"],
         }
     ),
-    "CSC_LEAK": L.Matcher({"ink_blot": [r"ink-?blot", r"墨渍样", r"墨迹样"], "smokestack": [r"smoke-?stack", r"炊烟", r"烟囱"]}),
+    "CSC_LEAK": L.Matcher(
+        {"ink_blot": [r"ink-?blot", r"墨渍样", r"墨迹样"], "smokestack": [r"smoke-?stack", r"炊烟", r"烟囱"]}
+    ),
     "CNV_OCCULT": L.Matcher(
         {
             "fibrovascular_PED": [r"fibrovascular", r"纤维血管性"],
@@ -56,10 +58,16 @@ _SUBTYPES = {
         }
     ),
     "LASER_SCARS": L.Matcher(
-        {"PRP": [r"=PRP", r"panretinal", r"全视网膜"], "grid": [r"grid", r"格栅"], "focal": [r"focal", r"局灶", r"局部"]}
+        {
+            "PRP": [r"=PRP", r"panretinal", r"全视网膜"],
+            "grid": [r"grid", r"格栅"],
+            "focal": [r"focal", r"局灶", r"局部"],
+        }
     ),
 }
-_CLAUSE_END = re.compile(r"[。；;！？!?\n]|\.(?!\d)")
+_CLAUSE_END = re.compile(r"[。；;！？!?\n]|(?<!approx)(?<!e\.g)(?<!i\.e)(?<!\bvs)\.(?!\d)")
+_SUBCLAUSE_END = re.compile(r"[,，:：]")
+_PRE_MODIFIERS = ("count", "severity", "hedge")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -120,8 +128,10 @@ def parse_report(text: str) -> Findings:
     body = text[: head.start()] if head else text
     names = _FINDINGS.find(body)
     # without an impression, diagnoses are read from the body minus sign names ("未见明显异常荧光" is a sign)
-    impression = text[head.end() :] if head else _mask(body, [(m.start, m.end) for m in names])
-    mentions = _read_body(body, names)
+    impression = (
+        text[head.end() :] if head else _mask(body, [(m.start, m.end) for m in names if m.label != "NULL"])
+    )
+    mentions = _read_body(body, names, detect_language(body))
     present, absent = _collect(mentions)
     return Findings(
         eye=_eye(text),
@@ -148,27 +158,37 @@ def _arm_retina(text: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
-def _read_body(body: str, names: list[L.Match]) -> list[_Mention]:
+def _read_body(body: str, names: list[L.Match], lang: str) -> list[_Mention]:
     masked = _mask(body, [(m.start, m.end) for m in names])
-    extents = [(m.start(), m.end(), Extent(float(m.group(1)), unit)) for unit, rx in L.EXTENT_PATTERNS.items()
-               for m in rx.finditer(masked)]
+    extents = [
+        (m.start(), m.end(), Extent(float(m.group(1)), unit))
+        for unit, rx in L.EXTENT_PATTERNS.items()
+        for m in rx.finditer(masked)
+    ]
     arm = [(m.start(), m.end()) for m in L.ARM_RETINA.finditer(masked)]
     masked = _mask(masked, [(a, b) for a, b, _ in extents] + arm)
     bounds = _clauses(body)
+    sub_bounds = sorted(set(bounds) | {m.start() for m in _SUBCLAUSE_END.finditer(body)})
     locations = _LOCATIONS.find(masked)
-    mentions = _resolve(names, locations, bounds)
-    _negate(mentions, _NEGATION.find(masked), masked, bounds)
+    cues = _NEGATION.find(masked)
+    mentions = _resolve(names, locations, cues, bounds, sub_bounds)
+    _negate(mentions, cues, masked, bounds)
     by_clause: dict[int, list[_Mention]] = {}
     for mention in mentions:
         by_clause.setdefault(mention.clause, []).append(mention)
     attribute_spans = [(m.start, m.end, "location", m.label) for m in locations]
     attribute_spans += [(a, b, "extent", e) for a, b, e in extents]
-    for key, matcher in (("count", _COUNTS), ("severity", _SEVERITY), ("hedge", _HEDGES), ("evolution", _EVOLUTION)):
+    for key, matcher in (
+        ("count", _COUNTS),
+        ("severity", _SEVERITY),
+        ("hedge", _HEDGES),
+        ("evolution", _EVOLUTION),
+    ):
         attribute_spans += [(m.start, m.end, key, m.label) for m in matcher.find(masked)]
     for a, b, key, value in sorted(attribute_spans, key=lambda s: s[0]):
         near = by_clause.get(_clause_of(a, bounds))
         if near:
-            min(near, key=lambda m: max(m.start - b, a - m.end, 0)).add(key, value)
+            _owner(near, a, b, key, lang, sub_bounds).add(key, value)
     _onsets(mentions, _PHASES.find(masked), _RESET.find(masked), bounds)
     for mention in mentions:
         matcher = _SUBTYPES.get(mention.code)
@@ -181,19 +201,43 @@ def _read_body(body: str, names: list[L.Match]) -> list[_Mention]:
     return mentions
 
 
-def _resolve(names: list[L.Match], locations: list[L.Match], bounds: list[int]) -> list[_Mention]:
-    """Name matches -> mentions: drop NULL, turn WEAK_LEAK into a code only where nothing specific is named."""
-    specific = {_clause_of(m.start, bounds) for m in names if m.label not in ("NULL", "WEAK_LEAK")}
-    disc_clauses = {_clause_of(m.start, bounds) for m in locations if m.label in ("disc", "peripapillary")}
+def _owner(near: list[_Mention], a: int, b: int, key: str, lang: str, sub_bounds: list[int]) -> _Mention:
+    """The sign an attribute word at [a, b) belongs to: same comma-delimited part first, then the side the
+    language puts that attribute on (counts and hedges before the noun; English locations after it,
+    Chinese ones before it), then the nearest."""
+    part = _clause_of(a, sub_bounds)
+    pool = [m for m in near if _clause_of(m.start, sub_bounds) == part] or near
+    before_noun = key in _PRE_MODIFIERS or (lang == "zh" and key == "location")
+    side = [m for m in pool if (m.start >= b if before_noun else m.end <= a)]
+    return min(side or pool, key=lambda m: max(m.start - b, a - m.end, 0))
+
+
+def _resolve(
+    names: list[L.Match],
+    locations: list[L.Match],
+    cues: list[L.Match],
+    bounds: list[int],
+    sub_bounds: list[int],
+) -> list[_Mention]:
+    """Name matches -> mentions: drop NULL; bare "leakage" becomes a code only where nothing specific is named
+    in its clause ("leaking progressively" describes the sign before it), or where it is denied in a part of
+    the clause of its own ("视盘未见渗漏，黄斑区见局灶性渗漏")."""
+    specific = [m for m in names if m.label not in ("NULL", "WEAK_LEAK")]
+    clauses = {_clause_of(m.start, bounds) for m in specific}
+    parts = {_clause_of(m.start, sub_bounds) for m in specific}
+    disc_parts = {_clause_of(m.start, sub_bounds) for m in locations if m.label in ("disc", "peripapillary")}
+    cue_parts = {_clause_of(c.start, sub_bounds): c.start for c in cues}
     out: list[_Mention] = []
     for m in names:
-        clause = _clause_of(m.start, bounds)
-        if m.label == "NULL" or (m.label == "WEAK_LEAK" and clause in specific):
+        clause, part = _clause_of(m.start, bounds), _clause_of(m.start, sub_bounds)
+        label = m.label
+        if label == "WEAK_LEAK":
+            denied_alone = part not in parts and cue_parts.get(part, m.start) < m.start
+            if clause in clauses and not denied_alone:
+                continue
+            label = "DISC_LEAK" if part in disc_parts else "GROUP:LEAK_FOCAL,LEAK_DIFFUSE"
+        if label == "NULL":
             continue
-        if m.label == "WEAK_LEAK":
-            label = "DISC_LEAK" if clause in disc_clauses else "GROUP:LEAK_FOCAL,LEAK_DIFFUSE"
-        else:
-            label = m.label
         if label.startswith("GROUP:"):
             group = tuple(label[6:].split(","))
             out.append(_Mention(group[0], m.start, m.end, clause, group=group))
@@ -212,8 +256,12 @@ def _negate(mentions: list[_Mention], cues: list[L.Match], masked: str, bounds: 
             mention.negated = True
 
 
-def _onsets(mentions: list[_Mention], phases: list[L.Match], resets: list[L.Match], bounds: list[int]) -> None:
-    events = sorted([(m.start, m.label) for m in phases] + [(m.start, None) for m in resets], key=lambda e: e[0])
+def _onsets(
+    mentions: list[_Mention], phases: list[L.Match], resets: list[L.Match], bounds: list[int]
+) -> None:
+    events = sorted(
+        [(m.start, m.label) for m in phases] + [(m.start, None) for m in resets], key=lambda e: e[0]
+    )
     for mention in mentions:
         own = [m for m in phases if _clause_of(m.start, bounds) == mention.clause]
         if own:
@@ -239,7 +287,9 @@ def _finding(code: str, mentions: list[_Mention]) -> Finding:
         code,
         location=location,
         onset_phase=next((str(v) for v in values.get("onset", [])), None),
-        evolution="tracks_background" if "tracks_background" in evolutions else (evolutions[0] if evolutions else None),
+        evolution="tracks_background"
+        if "tracks_background" in evolutions
+        else (evolutions[0] if evolutions else None),
         extent=next((v for v in values.get("extent", []) if isinstance(v, Extent)), None),
         count_bucket=next((str(v) for v in values.get("count", [])), None),
         severity=severity,

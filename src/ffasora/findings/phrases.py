@@ -38,7 +38,10 @@ NAMES_EN: dict[str, list[Noun]] = {
     ],
     "MA": [
         _n("microaneurysm", "microaneurysms"),
-        _n("dot hyperfluorescence consistent with a microaneurysm", "dot hyperfluorescence consistent with microaneurysms"),
+        _n(
+            "dot hyperfluorescence consistent with a microaneurysm",
+            "dot hyperfluorescence consistent with microaneurysms",
+        ),
         _n("MA", "MAs"),
         _n("pinpoint hyperfluorescent microaneurysm", "pinpoint hyperfluorescent microaneurysms"),
     ],
@@ -117,7 +120,11 @@ NAMES_EN: dict[str, list[Noun]] = {
         _n("focal area of leakage", "focal areas of leakage"),
         _n("localised leakage"),
     ],
-    "LEAK_DIFFUSE": [_n("diffuse leakage"), _n("diffuse hyperfluorescent leakage"), _n("diffusely leaking capillaries")],
+    "LEAK_DIFFUSE": [
+        _n("diffuse leakage"),
+        _n("diffuse hyperfluorescent leakage"),
+        _n("diffusely leaking capillaries"),
+    ],
     "CME": [
         _n("cystoid macular oedema"),
         _n("CME"),
@@ -237,7 +244,10 @@ SUBTYPES_EN: dict[str, dict[str, list[str]]] = {
         "preretinal": ["preretinal "],
         "subretinal": ["subretinal "],
     },
-    "CSC_LEAK": {"ink_blot": ["ink-blot ", "inkblot-pattern "], "smokestack": ["smokestack ", "smoke-stack "]},
+    "CSC_LEAK": {
+        "ink_blot": ["ink-blot ", "inkblot-pattern "],
+        "smokestack": ["smokestack ", "smoke-stack "],
+    },
     "CNV_OCCULT": {
         "fibrovascular_PED": [" with a fibrovascular PED", " of fibrovascular PED type"],
         "late_leakage": [" with late leakage of undetermined source"],
@@ -291,7 +301,12 @@ ZONE_EN = {
     "far_periphery": ["far periphery", "far peripheral retina"],
 }
 SECTOR_EN = {s: [s] for s in ("superotemporal", "inferotemporal", "superonasal", "inferonasal")}
-SECTOR_EN |= {"superior": ["superior"], "inferior": ["inferior"], "temporal": ["temporal"], "nasal": ["nasal"]}
+SECTOR_EN |= {
+    "superior": ["superior"],
+    "inferior": ["inferior"],
+    "temporal": ["temporal"],
+    "nasal": ["nasal"],
+}
 
 ZONE_ZH = {
     "fovea": ["黄斑中心凹"],
@@ -322,7 +337,12 @@ COUNT_EN = {
     "multiple": ["multiple", "many"],
     "numerous": ["numerous", "innumerable", "countless"],
 }
-COUNT_ZH = {"single": ["单个", "孤立的"], "few": ["少量", "数个", "少许"], "multiple": ["多个", "多处"], "numerous": ["大量", "密集的"]}
+COUNT_ZH = {
+    "single": ["单个", "孤立的"],
+    "few": ["少量", "数个", "少许"],
+    "multiple": ["多个", "多处"],
+    "numerous": ["大量", "密集的"],
+}
 
 SEVERITY_EN = {"mild": ["mild"], "moderate": ["moderate"], "severe": ["severe", "marked"]}
 SEVERITY_ZH = {"mild": ["轻度"], "moderate": ["中度"], "severe": ["重度", "明显的"]}
@@ -338,7 +358,11 @@ EVOLUTION_EN = {
         "with progressively increasing leakage",
     ],
     "fading": ["fading over time", "gradually fading", "diminishing in intensity as the dye clears"],
-    "stable": ["remaining stable throughout", "unchanged in size and intensity", "stable in extent over time"],
+    "stable": [
+        "remaining stable throughout",
+        "unchanged in size and intensity",
+        "stable in extent over time",
+    ],
     "tracks_background": [
         "tracking the background choroidal fluorescence",
         "paralleling the background fluorescence",
@@ -354,7 +378,12 @@ EVOLUTION_ZH = {
 
 # {v} is the number; one list per extent unit.
 EXTENT_EN = {
-    "DA": ["covering about {v} DA", "of approximately {v} disc areas", "({v} DA)", "measuring about {v} disc areas"],
+    "DA": [
+        "covering about {v} DA",
+        "of approximately {v} disc areas",
+        "({v} DA)",
+        "measuring about {v} disc areas",
+    ],
     "DD": ["about {v} DD across", "measuring approximately {v} disc diameters", "({v} DD)"],
     "clock_hours": ["spanning {v} clock hours", "over about {v} clock hours"],
     "px": ["about {v} px across", "measuring {v} pixels"],
@@ -532,6 +561,10 @@ DIAGNOSIS_ZH: dict[str, dict[str | None, list[str]]] = {
         "central": ["视网膜中央动脉阻塞", "CRAO"],
         "branch": ["视网膜分支动脉阻塞", "BRAO"],
     },
-    "Coats": {None: ["Coats病"], "stage_2": ["Coats病（2期）", "Coats病2期"], "stage_3": ["Coats病（3期）", "Coats病3期"]},
+    "Coats": {
+        None: ["Coats病"],
+        "stage_2": ["Coats病（2期）", "Coats病2期"],
+        "stage_3": ["Coats病（3期）", "Coats病3期"],
+    },
     "normal": {None: ["眼底荧光造影未见明显异常", "FFA未见明显异常"]},
 }

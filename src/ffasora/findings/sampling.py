@@ -25,7 +25,16 @@ from ffasora.findings.ontology import (
 
 _MACULA = ("fovea", "parafovea", "perifovea", "macula", "posterior_pole")
 _RETINA = ("posterior_pole", "arcade", "mid_periphery", "far_periphery", "macula")
-_SECTORS = ("superotemporal", "inferotemporal", "superonasal", "inferonasal", "superior", "inferior", "temporal", "nasal")
+_SECTORS = (
+    "superotemporal",
+    "inferotemporal",
+    "superonasal",
+    "inferonasal",
+    "superior",
+    "inferior",
+    "temporal",
+    "nasal",
+)
 
 
 @dataclass(frozen=True)
@@ -43,63 +52,134 @@ _PROFILES: dict[str, _Profile] = {
     "ART_DELAY": _Profile(zones=(), sectors=True, onsets=("arterial",), evolutions=()),
     "VEN_DELAY": _Profile(zones=(), sectors=True, onsets=("early_AV", "late_AV", "venous"), evolutions=()),
     "CHOR_FILL_DEFECT": _Profile(zones=_MACULA, onsets=("choroidal",), evolutions=("fading",), units=("DA",)),
-    "MA": _Profile(onsets=("arterial", "early_AV"), evolutions=("stable", "fading", "increasing"), counted=True),
-    "HEME_BLOCK": _Profile(zones=(*_RETINA, "peripapillary"), onsets=("choroidal", "arterial", "early_AV"), counted=True),
+    "MA": _Profile(
+        onsets=("arterial", "early_AV"), evolutions=("stable", "fading", "increasing"), counted=True
+    ),
+    "HEME_BLOCK": _Profile(
+        zones=(*_RETINA, "peripapillary"), onsets=("choroidal", "arterial", "early_AV"), counted=True
+    ),
     "EXUDATE_BLOCK": _Profile(zones=_MACULA, onsets=("choroidal", "early_AV"), counted=True),
     "PIGMENT_BLOCK": _Profile(zones=_MACULA, onsets=("choroidal", "early_AV"), counted=True),
     "NPA": _Profile(onsets=("early_AV", "late_AV"), counted=True, units=("DA",)),
     "FAZ_ENLARGED": _Profile(zones=("fovea",), sectors=False, onsets=("early_AV", "late_AV")),
     "IRMA": _Profile(onsets=("early_AV", "late_AV"), counted=True),
-    "VENOUS_BEADING": _Profile(zones=("arcade", "mid_periphery", "posterior_pole"), onsets=("late_AV", "venous")),
+    "VENOUS_BEADING": _Profile(
+        zones=("arcade", "mid_periphery", "posterior_pole"), onsets=("late_AV", "venous")
+    ),
     "VEIN_DILATED_TORTUOUS": _Profile(zones=("arcade", "posterior_pole"), onsets=("late_AV", "venous")),
-    "COLLATERAL": _Profile(zones=("disc", "arcade", "posterior_pole"), onsets=("early_AV", "late_AV"), counted=True),
-    "NVD": _Profile(zones=("disc", "peripapillary"), sectors=False, onsets=("arterial", "early_AV"), evolutions=_LEAKY),
+    "COLLATERAL": _Profile(
+        zones=("disc", "arcade", "posterior_pole"), onsets=("early_AV", "late_AV"), counted=True
+    ),
+    "NVD": _Profile(
+        zones=("disc", "peripapillary"), sectors=False, onsets=("arterial", "early_AV"), evolutions=_LEAKY
+    ),
     "NVE": _Profile(
-        zones=("arcade", "mid_periphery", "far_periphery"), onsets=("arterial", "early_AV"), evolutions=_LEAKY,
-        counted=True, units=("DA",),
+        zones=("arcade", "mid_periphery", "far_periphery"),
+        onsets=("arterial", "early_AV"),
+        evolutions=_LEAKY,
+        counted=True,
+        units=("DA",),
     ),
     "TELANGIECTASIA": _Profile(
-        zones=("mid_periphery", "far_periphery", "parafovea"), onsets=("arterial", "early_AV"), evolutions=_LEAKY,
+        zones=("mid_periphery", "far_periphery", "parafovea"),
+        onsets=("arterial", "early_AV"),
+        evolutions=_LEAKY,
         units=("clock_hours",),
     ),
-    "MACROANEURYSM": _Profile(zones=("arcade", "posterior_pole"), onsets=("arterial",), evolutions=_LEAKY, counted=True),
-    "LEAK_FOCAL": _Profile(zones=_MACULA, onsets=("early_AV", "late_AV", "mid"), evolutions=_LEAKY, counted=True),
+    "MACROANEURYSM": _Profile(
+        zones=("arcade", "posterior_pole"), onsets=("arterial",), evolutions=_LEAKY, counted=True
+    ),
+    "LEAK_FOCAL": _Profile(
+        zones=_MACULA, onsets=("early_AV", "late_AV", "mid"), evolutions=_LEAKY, counted=True
+    ),
     "LEAK_DIFFUSE": _Profile(zones=_MACULA, onsets=("mid", "late"), evolutions=_LEAKY, units=("DA",)),
     "CME": _Profile(zones=("macula", "fovea"), sectors=False, onsets=("mid", "late"), evolutions=_LEAKY),
     "CSC_LEAK": _Profile(zones=_MACULA, onsets=("early_AV", "late_AV"), evolutions=_LEAKY, counted=True),
     "POOL_SRD": _Profile(zones=_MACULA, onsets=("mid", "late"), evolutions=_LEAKY, units=("DD",)),
-    "POOL_PED": _Profile(zones=_MACULA, onsets=("choroidal", "early_AV"), evolutions=("stable", "increasing"), units=("DD",)),
+    "POOL_PED": _Profile(
+        zones=_MACULA, onsets=("choroidal", "early_AV"), evolutions=("stable", "increasing"), units=("DD",)
+    ),
     "CNV_CLASSIC": _Profile(
-        zones=("fovea", "parafovea", "macula", "peripapillary"), onsets=("choroidal", "arterial"), evolutions=_LEAKY,
+        zones=("fovea", "parafovea", "macula", "peripapillary"),
+        onsets=("choroidal", "arterial"),
+        evolutions=_LEAKY,
         units=("DD",),
     ),
     "CNV_OCCULT": _Profile(zones=_MACULA, onsets=("mid", "late"), evolutions=_LEAKY, units=("DD",)),
-    "VESSEL_WALL_STAIN": _Profile(zones=("arcade", "mid_periphery", "posterior_pole"), onsets=("venous", "mid", "late"),
-                                  evolutions=_LEAKY, units=("clock_hours",)),
-    "CAPILLARY_LEAK": _Profile(zones=("posterior_pole", "mid_periphery", "macula"), onsets=("mid", "late"), evolutions=_LEAKY),
-    "PINPOINT_LEAKS": _Profile(zones=("posterior_pole", "macula"), onsets=("early_AV", "late_AV"), evolutions=_LEAKY),
-    "DISC_LEAK": _Profile(zones=("disc", "peripapillary"), sectors=False, onsets=("arterial", "mid", "late"), evolutions=_LEAKY),
-    "STAIN_SCAR": _Profile(zones=_MACULA, onsets=("mid", "late"), evolutions=("increasing", "stable"), counted=True),
-    "DRUSEN": _Profile(zones=_MACULA, onsets=("choroidal", "early_AV", "late"), evolutions=("fading", "stable"), counted=True),
-    "WINDOW_DEFECT": _Profile(
-        zones=(*_MACULA, "peripapillary"), onsets=("choroidal", "early_AV"), evolutions=("tracks_background", "fading"),
-        counted=True, units=("DA",),
+    "VESSEL_WALL_STAIN": _Profile(
+        zones=("arcade", "mid_periphery", "posterior_pole"),
+        onsets=("venous", "mid", "late"),
+        evolutions=_LEAKY,
+        units=("clock_hours",),
     ),
-    "LASER_SCARS": _Profile(zones=("mid_periphery", "macula", "arcade"), onsets=("choroidal", "early_AV"),
-                            evolutions=("tracks_background", "stable"), counted=True),
+    "CAPILLARY_LEAK": _Profile(
+        zones=("posterior_pole", "mid_periphery", "macula"), onsets=("mid", "late"), evolutions=_LEAKY
+    ),
+    "PINPOINT_LEAKS": _Profile(
+        zones=("posterior_pole", "macula"), onsets=("early_AV", "late_AV"), evolutions=_LEAKY
+    ),
+    "DISC_LEAK": _Profile(
+        zones=("disc", "peripapillary"), sectors=False, onsets=("arterial", "mid", "late"), evolutions=_LEAKY
+    ),
+    "STAIN_SCAR": _Profile(
+        zones=_MACULA, onsets=("mid", "late"), evolutions=("increasing", "stable"), counted=True
+    ),
+    "DRUSEN": _Profile(
+        zones=_MACULA, onsets=("choroidal", "early_AV", "late"), evolutions=("fading", "stable"), counted=True
+    ),
+    "WINDOW_DEFECT": _Profile(
+        zones=(*_MACULA, "peripapillary"),
+        onsets=("choroidal", "early_AV"),
+        evolutions=("tracks_background", "fading"),
+        counted=True,
+        units=("DA",),
+    ),
+    "LASER_SCARS": _Profile(
+        zones=("mid_periphery", "macula", "arcade"),
+        onsets=("choroidal", "early_AV"),
+        evolutions=("tracks_background", "stable"),
+        counted=True,
+    ),
 }
 
 # Diagnosis -> the signs that typically go with it (§3.2, most important first).
 _SIGNS: dict[str, tuple[str, ...]] = {
-    "DR": ("MA", "HEME_BLOCK", "NPA", "IRMA", "VENOUS_BEADING", "NVE", "NVD", "EXUDATE_BLOCK", "LASER_SCARS", "FAZ_ENLARGED"),
+    "DR": (
+        "MA",
+        "HEME_BLOCK",
+        "NPA",
+        "IRMA",
+        "VENOUS_BEADING",
+        "NVE",
+        "NVD",
+        "EXUDATE_BLOCK",
+        "LASER_SCARS",
+        "FAZ_ENLARGED",
+    ),
     "DME": ("LEAK_FOCAL", "LEAK_DIFFUSE", "CME", "MA"),
-    "BRVO": ("VEN_DELAY", "HEME_BLOCK", "VEIN_DILATED_TORTUOUS", "NPA", "VESSEL_WALL_STAIN", "CME", "COLLATERAL"),
+    "BRVO": (
+        "VEN_DELAY",
+        "HEME_BLOCK",
+        "VEIN_DILATED_TORTUOUS",
+        "NPA",
+        "VESSEL_WALL_STAIN",
+        "CME",
+        "COLLATERAL",
+    ),
     "CRVO": ("VEN_DELAY", "HEME_BLOCK", "VEIN_DILATED_TORTUOUS", "DISC_LEAK", "CME", "NPA"),
     "CSC": ("CSC_LEAK", "POOL_SRD", "POOL_PED", "WINDOW_DEFECT"),
     "nAMD": ("CNV_CLASSIC", "CNV_OCCULT", "DRUSEN", "HEME_BLOCK", "STAIN_SCAR", "POOL_PED"),
     "dryAMD": ("DRUSEN", "WINDOW_DEFECT", "PIGMENT_BLOCK"),
     "myopicCNV": ("CNV_CLASSIC", "WINDOW_DEFECT"),
-    "uveitis": ("VESSEL_WALL_STAIN", "DISC_LEAK", "CAPILLARY_LEAK", "CME", "PINPOINT_LEAKS", "POOL_SRD", "NPA"),
+    "uveitis": (
+        "VESSEL_WALL_STAIN",
+        "DISC_LEAK",
+        "CAPILLARY_LEAK",
+        "CME",
+        "PINPOINT_LEAKS",
+        "POOL_SRD",
+        "NPA",
+    ),
     "RAO": ("ART_DELAY", "CHOR_FILL_DEFECT"),
     "Coats": ("TELANGIECTASIA", "EXUDATE_BLOCK", "NPA", "LEAK_FOCAL", "MACROANEURYSM"),
 }
@@ -123,7 +203,9 @@ def random_finding(code: str, rng: np.random.Generator) -> Finding:
     if prof.sectors and rng.random() < 0.5:
         location += list(rng.choice(_SECTORS, size=int(rng.integers(1, 3)), replace=False))
     if prof.zones and rng.random() < 0.7:
-        location += list(rng.choice(prof.zones, size=int(rng.integers(1, min(2, len(prof.zones)) + 1)), replace=False))
+        location += list(
+            rng.choice(prof.zones, size=int(rng.integers(1, min(2, len(prof.zones)) + 1)), replace=False)
+        )
     subtypes = FINDING_CODES[code].subtypes
     unit = None
     if prof.units:

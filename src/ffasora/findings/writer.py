@@ -144,7 +144,11 @@ class _English(_Writer):
         np, plural = self.noun_phrase(f)
         be = "are" if plural else "is"
         loc = self.location(f.location) if f.location else ""
-        ext = " " + self.pick(P.EXTENT_EN[f.extent.unit]).format(v=format_number(f.extent.value)) if f.extent else ""
+        ext = (
+            " " + self.pick(P.EXTENT_EN[f.extent.unit]).format(v=format_number(f.extent.value))
+            if f.extent
+            else ""
+        )
         evo = ", " + self.pick(P.EVOLUTION_EN[f.evolution]) if f.evolution else ""
         form = self.rng.randrange(5 if loc else 3)
         tail = f"{ext}{evo}"
@@ -215,7 +219,9 @@ class _Chinese(_Writer):
     def clause(self, f: Finding) -> str:
         np = self.noun_phrase(f)
         loc = self.location(f.location) if f.location else ""
-        ext = self.pick(P.EXTENT_ZH[f.extent.unit]).format(v=format_number(f.extent.value)) if f.extent else ""
+        ext = (
+            self.pick(P.EXTENT_ZH[f.extent.unit]).format(v=format_number(f.extent.value)) if f.extent else ""
+        )
         evo = "，" + self.pick(P.EVOLUTION_ZH[f.evolution]) if f.evolution else ""
         if not loc:
             return self.pick(("可见", "见", "")) + f"{np}{ext}{evo}"

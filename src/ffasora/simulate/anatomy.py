@@ -59,8 +59,12 @@ class Anatomy:
 
 
 def band_noise(rng: np.random.Generator, size: int, sigma_px: float) -> np.ndarray:
-    """Zero-mean, unit-std Gaussian-filtered white noise (H, W)."""
-    n = ndimage.gaussian_filter(rng.standard_normal((size, size)).astype(np.float32), sigma_px)
+    """Zero-mean, unit-std Gaussian-filtered white noise (H, W); coarse noise is drawn at low resolution."""
+    factor = int(max(1, min(sigma_px // 3, size // 16)))
+    small = -(-size // factor)
+    n = ndimage.gaussian_filter(rng.standard_normal((small, small)).astype(np.float32), sigma_px / factor)
+    if factor > 1:
+        n = ndimage.zoom(n, factor, order=1, prefilter=False)[:size, :size]
     return (n - n.mean()) / max(float(n.std()), 1e-6)
 
 

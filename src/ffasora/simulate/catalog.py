@@ -209,10 +209,10 @@ def npa(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     per = area_da * np.pi * (DD_MM / 2) ** 2 / len(quads)
     for sector in quads:
         r = float(np.sqrt(per / np.pi))
-        c = sector_point(rng, sector, 3.2 + 0.5 * r, 4.5 + 0.5 * r)
+        c = sector_point(rng, sector, 3.2 + 0.5 * r, 4.5 + 0.5 * r, an.disc_mm)
         mask |= blob(an, rng, c, r, 0.25)
     mask &= ~(an.disc > 0.1)
-    smooth = ndimage.gaussian_filter(mask.astype(np.float32), max(0.5, ctx.px(0.05)))
+    smooth = ndimage.gaussian_filter(mask.astype(np.float32), max(0.5, ctx.px(0.12)))
     scale = 1.0 - smooth + 0.5 * ring_of(mask, max(1, int(ctx.px(0.1))))  # border capillaries dilated (§6.3)
     les = Lesion("NPA", "NP", mask, ctx.t_ar + 3.0, cap_scale=scale.astype(np.float32))
     les.attrs["prune"] = mask  # terminal arterioles / venules pruned inside the region
@@ -326,7 +326,8 @@ def csc_leak(ctx: Ctx, p: dict[str, Any]) -> Lesion:
         front = smokestack_front(ctx.an, c, top, onset, rng.uniform(0.02, 0.05), 0.08)
         region = comp & (front <= onset + 400.0)
     else:
-        front = front_from_point(ctx.an, c, onset, 0.06, rng.uniform(0.02, 0.035))
+        reach = float(ctx.an.dist_mm(c)[comp].max())
+        front = front_from_point(ctx.an, c, onset, 0.06, reach / np.sqrt(rng.uniform(400.0, 900.0)))
         region = comp & (front <= onset + 600.0)
     front = np.where(region, front, np.inf).astype(np.float32)
     les = Lesion("CSC_LEAK", "LK", region, onset, subtype=subtype)
@@ -341,7 +342,9 @@ def pool_srd(ctx: Ctx, p: dict[str, Any]) -> Lesion:
         c = sector_point(ctx.rng, "superonasal", 0.5, 1.5)
         comp = _srd(ctx, c)
     onset = max(40.0, ctx.t_ar + 30.0)
-    front = np.where(comp, front_from_point(ctx.an, c, onset, 0.1, 0.03), np.inf).astype(np.float32)
+    reach = float(ctx.an.dist_mm(c)[comp].max()) if comp.any() else 1.0
+    speed = reach / np.sqrt(ctx.rng.uniform(200.0, 300.0))  # the whole detachment pools by ~5 min (§6.8 #10)
+    front = np.where(comp, front_from_point(ctx.an, c, onset, 0.1, speed), np.inf).astype(np.float32)
     les = Lesion("POOL_SRD", "PL", comp, onset)
     les.pools.append(Pool(comp, front, 0.5, 0.02, SUB))
     return les
@@ -355,7 +358,7 @@ def pool_ped(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     onset = ctx.t_ar - ctx.timing.choroid_lead_s + rng.uniform(1, 4)
     front = np.where(comp, onset + rng.uniform(10, 30), np.inf).astype(np.float32)  # whole dome at once
     les = Lesion("POOL_PED", "PL", comp, onset, attrs={"extent_dd": 2 * r / DD_MM})
-    les.pools.append(Pool(comp, front, 1.1, 0.15, SUB))
+    les.pools.append(Pool(comp, front, 0.8, 0.15, SUB))
     return les
 
 
@@ -495,7 +498,7 @@ def heme_block(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     tau = np.ones((an.size,) * 2, np.float32)
     for k in range(n):
         if sectors:
-            c = sector_point(rng, sectors[k % len(sectors)], 1.0, 5.0)
+            c = sector_point(rng, sectors[k % len(sectors)], 1.0, 5.0, an.disc_mm)
         else:
             c = random_points(rng, 1, 0.8, 5.0)[0]
         if subtype == "flame":  # elongated along the nerve fibres, radial from the disc
@@ -505,8 +508,8 @@ def heme_block(ctx: Ctx, p: dict[str, Any]) -> Lesion:
             r = rng.uniform(0.6, 1.2)
             e = ellipse(an, c, r, r * 0.8) * (an.y_mm > c[1] - 0.6 * r)  # flat fluid level on top
         else:
-            r = rng.uniform(0.06, 0.3)
-            e = ellipse(an, c, r, r * rng.uniform(0.7, 1.0))
+            r = rng.uniform(0.05, 0.18)
+            e = ellipse(an, c, r, r * rng.uniform(0.6, 1.0), rng.uniform(0, np.pi))
         tau = np.minimum(tau, 1.0 - rng.uniform(0.6, 0.9) * e)
     depth = PRE if subtype == "preretinal" else (SUB if subtype == "subretinal" else INTRA)
     les = Lesion("HEME_BLOCK", "BL", tau < 0.75, 0.0, subtype=subtype, attrs={"count": n})

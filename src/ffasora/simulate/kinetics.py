@@ -102,7 +102,9 @@ class Curves:
         self.cp = cp
         self.art = self._smear(cp, 0.3)
         self.cap = self._smear(cp, 1.0)
-        self.vein = self._smear(cp, timing.venous_mtt_s)
+        # the venous transit's shifts (capillaries, AV passage, path) are arrival delays; the kernel keeps
+        # the remaining dispersion, about half the mean transit time
+        self.vein = self._smear(cp, 0.5 * timing.venous_mtt_s)
         self.chor = self._smear(cp, 1.0)
         # E' = k_ex Cp - k_wo E by explicit Euler (exact enough at DT = 0.05 s for rates near 0.01 /s)
         stroma = lfilter([0.0, DT * k_ex], [1.0, -(1.0 - DT * k_wo)], self.chor)

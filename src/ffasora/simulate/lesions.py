@@ -127,10 +127,17 @@ def polar(c: tuple[float, float] | np.ndarray, r: float, angle: float) -> np.nda
     return np.asarray(c, dtype=np.float64) + r * np.array([np.cos(angle), np.sin(angle)])
 
 
-def sector_point(rng: np.random.Generator, sector: str, r_lo: float, r_hi: float) -> np.ndarray:
-    """A point r_lo..r_hi mm from the fovea in an anatomical sector (canonical OD frame)."""
+def sector_point(
+    rng: np.random.Generator, sector: str, r_lo: float, r_hi: float, disc: np.ndarray | None = None
+) -> np.ndarray:
+    """A point r_lo..r_hi mm from the fovea in an anatomical sector (canonical OD frame).
+
+    Nasal sectors lie beyond the disc, so with ``disc`` given they are placed about the disc instead.
+    """
     sx, sy = SECTOR_DIRS[sector]
     angle = np.arctan2(sy, sx) + rng.uniform(-0.5, 0.5)
+    if disc is not None and sx > 0:
+        return polar(disc, 0.6 * rng.uniform(r_lo, r_hi), angle)
     return polar((0.0, 0.0), rng.uniform(r_lo, r_hi), angle)
 
 

@@ -20,6 +20,7 @@ from ffasora.simulate.lesions import Lesion, dd_area
 COUNTED = {"MA", "HEME_BLOCK", "DRUSEN", "LEAK_FOCAL", "LASER_SCARS", "PINPOINT_LEAKS", "PIGMENT_BLOCK"}
 AREA_DA = {"NPA", "LEAK_DIFFUSE", "WINDOW_DEFECT", "CNV_CLASSIC", "CNV_OCCULT", "STAIN_SCAR", "CAPILLARY_LEAK"}
 SIZE_DD = {"POOL_SRD", "POOL_PED", "NVE", "NVD"}
+SECTOR_NAMES = ("superotemporal", "inferotemporal", "superonasal", "inferonasal")
 NEGATIVE_POOL = ("NVD", "NVE", "DISC_LEAK", "LEAK_FOCAL", "NPA", "CNV_CLASSIC", "CME", "POOL_SRD", "MA")
 
 
@@ -38,6 +39,8 @@ def locate(an: Anatomy, mask: np.ndarray) -> tuple[str, ...]:
     x, y = an.x_mm[mask], an.y_mm[mask]
     cx, cy = float(x.mean()), float(y.mean())
     d_fov = float(np.hypot(cx, cy))
+    if float(np.hypot(x.std(), y.std())) > 1.5:  # scattered over the fundus: zone only
+        return ("posterior_pole",) if float(np.hypot(x, y).mean()) < 4.2 else ("mid_periphery",)
     d_disc = float(np.hypot(cx - an.disc_mm[0], cy - an.disc_mm[1]))
     if d_disc < an.disc_radius_mm:
         return ("disc",)
@@ -55,7 +58,7 @@ def locate(an: Anatomy, mask: np.ndarray) -> tuple[str, ...]:
         zone = "mid_periphery"
     nasal = x > an.disc_mm[0]
     superior = np.where(nasal, y < an.disc_mm[1], y < 0.0)
-    names = np.array(["superotemporal", "inferotemporal", "superonasal", "inferonasal"])
+    names = np.array(SECTOR_NAMES)
     counts = np.bincount(np.where(nasal, 2, 0) + np.where(superior, 0, 1), minlength=4)
     if counts.max() >= 0.7 * counts.sum():
         return (zone, str(names[int(counts.argmax())]))
@@ -83,7 +86,7 @@ def describe(an: Anatomy, timing: Timing, les: Lesion, mask: np.ndarray) -> Find
     if les.code in AREA_DA:
         extent = Extent(round(max(area_mm2 / dd_area(), 0.1), 1), "DA")
     elif les.code in SIZE_DD:
-        extent = Extent(round(max(2 * np.sqrt(area_mm2 / np.pi) / DD_MM, 0.1), 1), "DD")
+        extent = Extent(round(max(2 * float(np.sqrt(area_mm2 / np.pi)) / DD_MM, 0.1), 1), "DD")
     if les.code in COUNTED:
         count = _bucket(int(ndimage.label(mask)[1]))
     if les.code == "NPA" and extent is not None:
@@ -91,11 +94,10 @@ def describe(an: Anatomy, timing: Timing, les: Lesion, mask: np.ndarray) -> Find
     if les.code in ("VEN_DELAY", "ART_DELAY"):
         d = float(les.attrs.get("delay_s", 0.0))
         severity = "mild" if d < 8 else "moderate" if d < 15 else "severe"
-    location = locate(an, mask) if les.code not in ("FAZ_ENLARGED",) else ("fovea",)
-    if les.kinetic_class == "DF" and "quadrants" in les.attrs and len(les.attrs["quadrants"]) == 1:
-        location = (("superotemporal", "inferotemporal", "superonasal", "inferonasal")[les.attrs["quadrants"][0]],)
-    elif les.kinetic_class == "DF":
-        location = ()
+    location = locate(an, mask) if les.code != "FAZ_ENLARGED" else ("fovea",)
+    if "quadrants" in les.attrs:  # a vessel territory: named by its sector when it is one quadrant
+        quads = [q for q in les.attrs["quadrants"] if q < len(SECTOR_NAMES)]
+        location = (SECTOR_NAMES[quads[0]],) if len(quads) == 1 else ()
     return Finding(
         code=les.code,
         location=location,

@@ -23,6 +23,7 @@ T_WD = 0.9  # RPE transmission inside a window defect (§6.3)
 CAP_GAIN = 0.22  # retinal capillary bed relative to a large vessel at the same dye level
 V_CC = 1.0  # choriocapillaris weight; the RPE transmission scales it down to a background glow
 STROMA_GAIN = 0.55  # late choroidal/scleral staining relative to the choroid's first-pass peak
+VESSEL_SHADOW = 0.8  # a blood column hides the capillaries and choroid behind it (dark vessels in the flush)
 NPA_VEIL = 0.6  # NPA reads dark throughout (§3.1): the ischaemic inner retina also dims what lies behind
 SIGMA_LEVELS = 7  # pre-blurred leak profiles per leak, interpolated in log σ
 
@@ -110,7 +111,7 @@ def build_scene(an: Anatomy, timing: Timing, lesions: list[Lesion], rng: np.rand
 
     t_ar = timing.arm_retina_s
     # arteries: T_ar + s/v_art (+ RAO delay); a cilioretinal artery fills with the choroid (§1.2)
-    art_w = an.art.weight * ~(prune & (an.art.radius < 0.03))
+    art_w = an.art.weight * ~(prune & (an.art.radius < 0.02))
     art_idx = np.flatnonzero(art_w > 0.02)
     aq = an.art.quadrant.ravel()[art_idx]
     art_s = an.art.s.ravel()[art_idx]
@@ -122,19 +123,20 @@ def build_scene(an: Anatomy, timing: Timing, lesions: list[Lesion], rng: np.rand
     t_r = np.array([float(np.mean((an.art.s[(an.art.quadrant == q) & an.art.mask]) / timing.v_art_mm_s))
                     if np.any((an.art.quadrant == q) & an.art.mask) else 0.5 for q in range(5)])
     t_r = t_r + art_delay
-    vein_w = an.vein.weight * ~(prune & (an.vein.radius < 0.035))
+    vein_w = an.vein.weight * ~(prune & (an.vein.radius < 0.025))
     vein_idx = np.flatnonzero(vein_w > 0.02)
     vq = np.clip(an.vein.quadrant.ravel()[vein_idx], 0, 4)
     vs = an.vein.s.ravel()[vein_idx]
     s_max = np.array([vs[vq == q].max() if np.any(vq == q) else 1.0 for q in range(5)])
-    vein_arrival = t_ar + t_r[vq] + timing.av_passage_s + (s_max[vq] - vs) / timing.v_vein_mm_s * 0.5
+    vein_arrival = t_ar + t_r[vq] + timing.av_passage_s + 0.5 * (s_max[vq] - vs) / timing.v_vein_mm_s
     vein_arrival = vein_arrival + vein_delay[vq]
     u = an.vein.u.ravel()[vein_idx]
 
     cap_arrival = t_ar + an.cap_delay_s + timing.cap_transit_s + art_delay[quad]
-    lob_arrival = t_ar - timing.choroid_lead_s - 0.5 + rng.uniform(0.0, 1.0, an.n_lobules) + lob_extra
+    lob_arrival = t_ar - timing.choroid_lead_s - 1.0 + rng.uniform(0.0, 1.0, an.n_lobules) + lob_extra
     rpe_eff = an.rpe * (1.0 - window) + T_WD * window
     npa_veil = 1.0 - (1.0 - NPA_VEIL) * ndimage.gaussian_filter(prune.astype(np.float32), 1.0)
+    tau[INTRA] = tau[INTRA] * (1.0 - VESSEL_SHADOW * np.maximum(art_w, vein_w)).astype(np.float32)
     scene = Scene(
         an=an, timing=timing, curves=curves, lesions=lesions,
         art_idx=art_idx, art_w=art_w.ravel()[art_idx], art_arrival=art_arrival.astype(np.float32),
@@ -198,7 +200,10 @@ def render_frame(scene: Scene, t: float) -> tuple[np.ndarray, dict[int, np.ndarr
     retina += 0.25 * an.disc_rim * fill(scene, t, tm.arm_retina_s + 20.0, 0.02)
     cap = scene.cap_w * c.at("cap", t - scene.cap_arrival)
     lob = scene.lob_gain * V_CC * c.at("chor", t - scene.lob_arrival)
-    chor = scene.chor_w * (_upsample(lob[scene.lobule_small], h) + STROMA_GAIN * c.at("stroma", t - scene.choroid_start))
+    # once every lobule has filled their values agree; the per-lobule map only matters during the flush
+    patchy = float(lob.max() - lob.min()) > 0.01 * max(float(lob.mean()), 1e-3)
+    lob_map = _upsample(lob[scene.lobule_small], h) if patchy else float(lob.mean())
+    chor = scene.chor_w * (lob_map + STROMA_GAIN * c.at("stroma", t - scene.choroid_start))
     layers: dict[int, np.ndarray] = {}
     for k, les in enumerate(scene.lesions):
         for add in les.additive:

@@ -233,7 +233,7 @@ def rasterise(lines: list[Polyline], size: int, to_px: float, origin: np.ndarray
         if not sel.any():
             continue
         _splat(out, px[sel], r_px[sel], attrs[sel], shape)
-    out.mask = out.weight > 0.25
+    out.mask = out.weight > 0.3
     return out
 
 

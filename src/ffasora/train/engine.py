@@ -129,6 +129,13 @@ class Trainer:
         self.models = self.task.build_models(self.cfg)
         self.groups: dict[str, GroupSpec] = self.task.optimizer_groups(self.cfg)
         self._check_models()
+        if tc.parallel == "fsdp" and len(self.groups) > 1:
+            # FSDP2 reshards and reduce-scatters in hooks that a backward restricted to one group's
+            # parameters (``backward(inputs=...)``) does not run for the other groups.
+            raise ValueError(
+                f"train.parallel = 'fsdp' supports one optimizer group; this task has {sorted(self.groups)}: "
+                "use train.parallel = 'ddp'"
+            )
         self.trained = [m for spec in self.groups.values() for m in spec.modules]
         for name, module in self.models.items():
             module.to(device)
@@ -349,7 +356,8 @@ class Trainer:
         if self.dist.is_main:
             self._write_run_files()
             logger = MetricsLogger(self.run_dir, tensorboard=tc.logging.tensorboard)
-        status, saved_at, last = "finished", -1, None
+        status, last = "finished", self.resumed_from
+        saved_at = self.step if self.resumed_from is not None else -1  # don't rewrite what was just read
         window_time, window_steps = 0.0, 0
         try:
             with self._signals():
@@ -405,9 +413,7 @@ class Trainer:
 
     def _row(self, logs: dict[str, float], seconds: float, steps: int) -> dict[str, Any]:
         """One metrics.jsonl row (collective: per-rank losses are averaged over ranks)."""
-        logs = mean_across_ranks({k: v for k, v in logs.items() if math.isfinite(v)}) | {
-            k: v for k, v in logs.items() if not math.isfinite(v)
-        }
+        logs = mean_across_ranks(logs)  # a NaN on any rank stays NaN in the mean
         step_time = seconds / max(1, steps)
         samples = self.global_batch() / step_time if step_time > 0 else 0.0
         row: dict[str, Any] = {"step": self.step, **logs, "step_time_s": step_time, "samples_per_s": samples}

@@ -1,0 +1,106 @@
+"""The demo page through a real headless Chromium (Debian's chromium + chromedriver, driven by Selenium):
+pick an example, see the parsed findings, generate, watch the progress, get the video and the frame strip.
+
+``FFASORA_DEMO_SCREENSHOT=path.png`` saves a screenshot of the finished page (docs/images/demo_page.png).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import ffasora.findings
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not (CHROMIUM.exists() and DRIVER.exists()):
+        pytest.fail("Debian chromium and chromium-driver are needed: run scripts/setup-browser.sh")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="ffasora-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", "--window-size=1280,1100", f"--user-data-dir={profile}",
+        "--autoplay-policy=no-user-gesture-required",
+    ):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_example_to_video_and_frames(browser, server) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser
+    wait = WebDriverWait(driver, 60)
+    driver.get(server.url + "/")
+    examples = driver.find_elements(By.CSS_SELECTOR, "button.example")
+    assert len(examples) >= 5 and examples[0].text == "Central serous chorioretinopathy"
+    examples[0].click()
+    report = driver.find_element(By.ID, "report")
+    assert "leak" in report.get_attribute("value")
+
+    if hasattr(ffasora.findings, "parse_report"):
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#findings-present li.finding")))
+        present = [li.get_attribute("data-code") for li in driver.find_elements(By.CSS_SELECTOR, "#findings-present li")]
+        absent = [li.get_attribute("data-code") for li in driver.find_elements(By.CSS_SELECTOR, "#findings-absent li")]
+        assert "CSC_LEAK" in present and "NVD" in absent
+    else:
+        wait.until(ec.text_to_be_present_in_element((By.ID, "findings-body"), "parser"))
+
+    # The tiny encoder knows only some words: generate from a report it can read.
+    report.clear()
+    report.send_keys("late leakage at the macula .")
+    driver.find_element(By.ID, "seed").clear()
+    driver.find_element(By.ID, "seed").send_keys("4")
+    driver.find_element(By.ID, "generate").click()
+    assert driver.find_element(By.ID, "progress").is_displayed()
+    wait.until(ec.visibility_of_element_located((By.ID, "result")))
+    frames = driver.find_elements(By.CSS_SELECTOR, "#frames li.frame")
+    assert len(frames) == 5
+    times = [f.find_element(By.CSS_SELECTOR, ".time").text for f in frames]
+    assert times[0] == "00:10.0" and times[-1] == "10:00.0"  # G21 around the typical 12 s arm-retina time
+    loaded = driver.execute_script(
+        "return [...document.querySelectorAll('#frames img, #gif')].every(i => i.complete && i.naturalWidth === 32)"
+    )
+    assert loaded
+    assert "seed 4, 2 steps" in driver.find_element(By.ID, "meta").text
+    assert driver.find_element(By.ID, "progress-text").text == "done"
+    assert not driver.find_element(By.ID, "generate").get_attribute("disabled")
+    shot = os.environ.get("FFASORA_DEMO_SCREENSHOT")
+    if shot:
+        driver.save_screenshot(shot)
+
+
+def test_an_unreadable_report_shows_an_error(browser, server) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser
+    driver.get(server.url + "/")
+    driver.find_element(By.ID, "report").send_keys("qqq zzz www")
+    driver.find_element(By.ID, "generate").click()
+    WebDriverWait(driver, 60).until(ec.visibility_of_element_located((By.ID, "error")))
+    assert "unknown" in driver.find_element(By.ID, "error").text.lower()

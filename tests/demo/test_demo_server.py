@@ -1,0 +1,121 @@
+"""The demo app's API in-process: page, examples, findings, a generation job from queue to frames, errors."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+import ffasora.findings
+from ffasora.demo.server import clock, create_app, frame_times
+from ffasora.pipeline import FFASoraPipeline
+
+HAS_PARSER = hasattr(ffasora.findings, "parse_report")
+
+
+@pytest.fixture(scope="module")
+def client(pipeline_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    app = create_app(pipeline_dir, steps=2, out_dir=tmp_path_factory.mktemp("demo-out"), keep_jobs=2)
+    with TestClient(app) as c:
+        yield c
+
+
+def _wait(client: TestClient, job: str) -> dict:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state = client.get(f"/api/jobs/{job}").json()
+        if state["state"] in ("done", "error"):
+            return state
+        time.sleep(0.05)
+    raise AssertionError("job did not finish")
+
+
+def test_page_lists_the_examples(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "default-src 'none'" in page.headers["content-security-policy"]
+    examples = client.get("/api/examples").json()
+    assert {e["lang"] for e in examples} == {"en", "zh"} and len(examples) >= 5
+    for example in examples:
+        assert example["label"] in page.text
+    assert "5 frames, 32x32 px, 2 sampler steps" in page.text
+
+
+def test_findings_of_an_example(client: TestClient) -> None:
+    csc = client.get("/api/examples").json()[0]
+    data = client.post("/api/findings", json={"report": csc["report"]}).json()
+    if HAS_PARSER:
+        assert data["available"] and not data.get("error")
+        assert "CSC_LEAK" in [f["code"] for f in data["present"]]
+        assert "NVD" in [f["code"] for f in data["absent"]] and data["arm_retina_s"] == 11.0
+        leak = next(f for f in data["present"] if f["code"] == "CSC_LEAK")
+        assert leak["en"] == ffasora.findings.FINDING_CODES["CSC_LEAK"].en and leak["zh"]
+    else:
+        assert data == {"available": False, "error": "the report parser is not part of this build"}
+    assert client.post("/api/findings", json={"report": "  "}).status_code == 400
+
+
+def test_generation_job_writes_video_frames_and_times(client: TestClient, pipeline_dir: Path) -> None:
+    report = "late leakage at the macula ."
+    response = client.post("/api/generate", json={"report": report, "seed": 3})
+    assert response.status_code == 202
+    state = _wait(client, response.json()["job"])
+    assert state["state"] == "done", state["error"]
+    assert state["fraction"] == 1.0 and state["phase"] == "decode"
+    result = state["result"]
+    assert result["metadata"]["seed"] == 3 and result["metadata"]["steps"] == 2
+    times = [f["t_s"] for f in result["frames"]]
+    assert len(times) == 5 and times == sorted(times) and times[-1] == 600.0
+    video = client.get(result["mp4"])
+    assert video.status_code == 200 and video.content[4:8] == b"ftyp"
+    assert client.get(result["gif"]).content[:3] == b"GIF"
+    # the frames served are the pipeline's frames for this report and seed
+    from io import BytesIO
+
+    from PIL import Image
+
+    expected = FFASoraPipeline.from_pretrained(pipeline_dir)(report, seed=3, steps=2).frames
+    first = np.asarray(Image.open(BytesIO(client.get(result["frames"][0]["url"]).content)))
+    np.testing.assert_array_equal(first, expected[0])
+
+
+def test_bad_requests_and_unknown_media(client: TestClient) -> None:
+    assert client.post("/api/generate", json={"report": ""}).status_code == 400
+    assert client.post("/api/generate", json={"report": "late .", "seed": "x"}).status_code == 400
+    assert client.post("/api/generate", json={"report": "x" * 5000}).status_code == 400
+    assert client.get("/api/jobs/nope").status_code == 404
+    assert client.get("/media/" + "0" * 32 + "/video.mp4").status_code == 404
+    assert client.get("/media/" + "0" * 32 + "/..%2Fsecret").status_code == 404
+
+
+def test_a_failing_report_reaches_the_page_as_an_error(client: TestClient) -> None:
+    job = client.post("/api/generate", json={"report": "qqq zzz www", "seed": 0}).json()["job"]
+    state = _wait(client, job)
+    assert state["state"] == "error" and "unknown" in state["error"].lower()
+
+
+def test_old_jobs_are_dropped(client: TestClient) -> None:
+    jobs = [client.post("/api/generate", json={"report": "late leakage .", "seed": s}).json()["job"] for s in range(3)]
+    for job in jobs:
+        _wait(client, job)
+    client.post("/api/generate", json={"report": "late leakage .", "seed": 9})
+    assert client.get(f"/api/jobs/{jobs[0]}").status_code == 404
+
+
+def test_frame_times_follow_the_canonical_grid() -> None:
+    times = frame_times(21, 10.0)
+    assert times[:3] == [8.0, 9.0, 10.0] and times[-1] == 600.0 and len(times) == 21
+    assert frame_times(21, None)[2] == 12.0
+    assert clock(75.25) == "01:15.2" and clock(8.0) == "00:08.0"
+
+
+def test_cli_demo_needs_a_pipeline_folder(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ffasora.cli import app
+
+    result = CliRunner().invoke(app, ["demo", "--model", str(tmp_path)])
+    assert result.exit_code != 0 and "model_index.json" in result.output
+    assert CliRunner().invoke(app, ["demo", "--help"]).exit_code == 0
