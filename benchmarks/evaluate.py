@@ -22,7 +22,9 @@ from ffasora.evaluate.suite import EvaluateConfig, evaluate_videos
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=12)
@@ -36,9 +38,18 @@ def main() -> None:
     if not (encoder / "config.json").is_file():
         start = time.perf_counter()
         result = train_features(
-            args.dataset, encoder, EncoderConfig(frames=args.frames, size=args.size), TrainConfig(epochs=args.epochs)
+            args.dataset,
+            encoder,
+            EncoderConfig(frames=args.frames, size=args.size),
+            TrainConfig(epochs=args.epochs),
         )
-        rows.append(("train-features", f"{time.perf_counter() - start:.1f}", f"{result['trained_on']['n_train']} videos"))
+        rows.append(
+            (
+                "train-features",
+                f"{time.perf_counter() - start:.1f}",
+                f"{result['trained_on']['n_train']} videos",
+            )
+        )
     cfg = EvaluateConfig(split="test", generated_split="all", limit=args.n)
     start = time.perf_counter()
     evaluation = evaluate_videos(args.dataset, args.dataset, encoder, cfg)

@@ -75,3 +75,15 @@ def test_bad_arguments_give_clear_errors(tmp_path):
 def test_help(command):
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_show_picks_cases_and_frame_indices(tmp_path):
+    assert _simulate(tmp_path / "ds", n=4).exit_code == 0
+    ids = [r.id for r in read_manifest(tmp_path / "ds")]
+    args = ["show", str(tmp_path / "ds"), "--ids", f"{ids[2]},{ids[0]}", "--indices", "0,4", "--no-video"]
+    result = runner.invoke(app, [*args, "--tile", "16"])
+    assert result.exit_code == 0, result.output
+    assert "2 cases x 2 frames" in _flat(result.output)
+    assert Image.open(tmp_path / "ds" / "contact_sheet.png").width == 4 + 2 * (16 + 4)
+    result = runner.invoke(app, [*args[:-3], "--indices", "0,9"])
+    assert result.exit_code != 0 and "has 5 frames" in _flat(result.output)

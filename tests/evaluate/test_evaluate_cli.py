@@ -54,6 +54,7 @@ def test_evaluate_dataset_against_itself(sim_dataset, encoder_dir, tmp_path):
     assert checks["arterial_before_venous"]["pass_rate"] == 1.0  # the references obey physiology
     real = report["alignment"]["real_ceiling"]["findings"]["micro"]
     assert report["alignment"]["generated"]["findings"]["micro"] == real
+    assert report["alignment"]["real_ceiling"]["onset_accuracy"] is not None  # the truth files give onsets
     assert report["protocol"]["feature_extractor"]["frames"] == 9
     assert len(report["protocol"]["feature_extractor"]["weights_sha256_16"]) == 16
 

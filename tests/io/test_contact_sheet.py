@@ -18,8 +18,8 @@ def test_grid_size_and_tiles():
     pixels = np.asarray(sheet)
     # First tile of row 2 sits where the layout says, with the row's grey value.
     y0 = 4 + 2 * 44 + 2
-    assert tuple(pixels[y0 + 16, 4 + 16]) == (140, 140, 140)
-    assert tuple(pixels[2, 2]) == BACKGROUND
+    assert pixels[y0 + 16, 4 + 16] == 140
+    assert pixels[2, 2] == BACKGROUND and sheet.mode == "L"
 
 
 def test_labels_add_height_and_tiles_are_resized():

@@ -51,5 +51,7 @@ def test_bad_frame_count_is_a_clear_error(tmp_path):
     data = make_dataset(tmp_path / "data", n=1)
     WFVAE(WFVAEConfig(latent_dim=4, base_channels=8, encoder_energy_flow_hidden_size=8,
                       decoder_energy_flow_hidden_size=8)).save_pretrained(tmp_path / "vae")  # fmt: skip
-    result = CliRunner().invoke(app, ["vae", "reconstruct", str(data), "--model", str(tmp_path / "vae"), "--frames", "4"])
+    result = CliRunner().invoke(
+        app, ["vae", "reconstruct", str(data), "--model", str(tmp_path / "vae"), "--frames", "4"]
+    )
     assert result.exit_code != 0 and "1 + 4k" in result.output

@@ -9,7 +9,14 @@ import torch
 from torch.utils.data import Dataset
 
 from ffasora.models.vae import WFVAE, WFVAEConfig
-from ffasora.train.config import CheckpointConfig, EMAConfig, LoaderConfig, LoggingConfig, OptimConfig, TrainConfig
+from ffasora.train.config import (
+    CheckpointConfig,
+    EMAConfig,
+    LoaderConfig,
+    LoggingConfig,
+    OptimConfig,
+    TrainConfig,
+)
 from ffasora.train.engine import Trainer
 from ffasora.train.tasks import load_task
 from ffasora.train.vae_task import VAELossConfig, VAESheetConfig, VAETask, VAETaskConfig
@@ -70,7 +77,10 @@ def test_fifty_steps_lower_the_loss(tmp_path):
     assert sum(l1[-5:]) / 5 < 0.7 * sum(l1[:5]) / 5, l1
     assert any("loss/disc" in r for r in rows)  # the discriminator trained after disc_start
     # one sheet per 25-step period, at its first generator step (step 25 is a discriminator step)
-    assert sorted(p.name for p in (tmp_path / "sheets").iterdir()) == ["recon_0000000.png", "recon_0000026.png"]
+    assert sorted(p.name for p in (tmp_path / "sheets").iterdir()) == [
+        "recon_0000000.png",
+        "recon_0000026.png",
+    ]
     task = VAETask()
     out = task.export(WFVAE(model), cfg, tmp_path / "export", torch.float32)
     assert WFVAE.from_pretrained(out).config == model

@@ -46,7 +46,9 @@ def test_inverse_undoes_forward(frames):
     y = InverseHaarWaveletTransform3D()(HaarWaveletTransform3D()(x))
     # gain 8 * 0.3536^2 = 1.00026, the rounding of the official taps
     torch.testing.assert_close(y, x * 8 * HAAR3D_TAP**2, atol=1e-5, rtol=0)
-    torch.testing.assert_close(InverseHaarWaveletTransform2D()(HaarWaveletTransform2D()(x)), x, atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        InverseHaarWaveletTransform2D()(HaarWaveletTransform2D()(x)), x, atol=1e-6, rtol=0
+    )
 
 
 def test_3d_chunks_equal_whole_clip():

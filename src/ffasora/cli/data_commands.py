@@ -61,7 +61,7 @@ def simulate(
         except KeyboardInterrupt:
             typer.echo(f"interrupted; rerun the same command to resume {out}", err=True)
             raise typer.Exit(130) from None
-    problems = validate_dataset(out)
+    problems = validate_dataset(out, check_videos=False)  # just written: check the files, not every pixel
     typer.echo(f"{out}: {info['n_videos']} videos of {info['n_patients']} patients, splits {info['counts']}")
     if problems:
         typer.echo("\n".join(problems), err=True)
@@ -92,6 +92,9 @@ def show(
     cases: int = typer.Option(8, "--cases", help="Cases (rows) to show; distinct diagnoses first."),
     frames: int = typer.Option(7, "--frames", help="Frames per row, evenly spaced."),
     ids: str | None = typer.Option(None, "--ids", help="Comma-separated video ids to show instead."),
+    indices: str | None = typer.Option(
+        None, "--indices", help="Comma-separated frame indices instead of --frames."
+    ),
     tile: int = typer.Option(256, "--tile", help="Largest tile width in pixels."),
     video: bool = typer.Option(True, "--video/--no-video", help="Also write the first case as mp4 and gif."),
     fps: float = typer.Option(4.0, "--fps", help="Frame rate of the mp4/gif."),
@@ -110,9 +113,12 @@ def show(
         raise typer.BadParameter(str(err)) from err
     if out is None:
         out = path / "contact_sheet.png" if path.is_dir() else path.with_name(path.stem + "_sheet.png")
+    picked = [int(i) for i in indices.split(",") if i.strip()] if indices else None
     rows, labels, frame_labels = [], [], []
     for case in shown:
-        idx = _spaced(len(case["frames"]), frames)
+        idx = _spaced(len(case["frames"]), frames) if picked is None else picked
+        if any(not 0 <= i < len(case["frames"]) for i in idx):
+            raise typer.BadParameter(f"--indices {indices}: {case['id']} has {len(case['frames'])} frames")
         rows.append(case["frames"][idx])
         labels.append(case["label"])
         frame_labels.append([case["frame_labels"][i] for i in idx])

@@ -9,7 +9,9 @@ from typing import Any
 
 import typer
 
-vae_app = typer.Typer(help="WF-VAE tools: reconstruction metrics and latent statistics.", no_args_is_help=True)
+vae_app = typer.Typer(
+    help="WF-VAE tools: reconstruction metrics and latent statistics.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -41,16 +43,24 @@ def _load_vae(model: Path) -> Any:
 @vae_app.command("reconstruct")
 def reconstruct(
     dataset: Path = typer.Argument(..., help="FFA dataset folder."),
-    model: Path = typer.Option(..., "--model", help="WF-VAE folder (ours, diffusers, or config.json + .ckpt)."),
+    model: Path = typer.Option(
+        ..., "--model", help="WF-VAE folder (ours, diffusers, or config.json + .ckpt)."
+    ),
     split: str = typer.Option("test", help="train, val, test or all."),
     frames: int | None = typer.Option(21, help="Frames per clip (1 + 4k); longer videos are resampled."),
     size: int | None = typer.Option(None, help="Square size in pixels (default: as stored)."),
     limit: int | None = typer.Option(None, help="Use at most this many videos."),
     chunk: int | None = typer.Option(2, help="Latent frames per decode chunk (0: whole clip)."),
-    tile: int | None = typer.Option(None, help="Spatial decode tile in latent pixels (exact, bounds memory)."),
-    lpips_trunk: Path | None = typer.Option(None, help="Local torchvision alexnet/vgg16 state dict for LPIPS."),
+    tile: int | None = typer.Option(
+        None, help="Spatial decode tile in latent pixels (exact, bounds memory)."
+    ),
+    lpips_trunk: Path | None = typer.Option(
+        None, help="Local torchvision alexnet/vgg16 state dict for LPIPS."
+    ),
     lpips_net: str = typer.Option("alex", help="alex (the paper's evaluation) or vgg."),
-    lpips_lin: Path | None = typer.Option(None, help="LPIPS calibration file (lin layers); else uncalibrated."),
+    lpips_lin: Path | None = typer.Option(
+        None, help="LPIPS calibration file (lin layers); else uncalibrated."
+    ),
     out: Path | None = typer.Option(None, help="Write per-video and mean metrics as JSON here."),
 ) -> None:
     """Encode and decode every video (posterior mean) and report PSNR, SSIM (and LPIPS) per video and mean."""

@@ -32,21 +32,28 @@ Progress = Callable[[int, int], None]
 
 
 class SimulatedCaseLike(Protocol):
-    """What ``ffasora.simulate.simulate_case`` returns (only the attributes used here)."""
+    """What ``ffasora.simulate.simulate_case`` returns (only the attributes used here; read-only)."""
 
-    frames: np.ndarray
-    times_s: Sequence[float]
-    phases: Sequence[str]
-    findings: Findings
-    report: str
-    report_zh: str
-    masks: Mapping[str, np.ndarray]
-    kinetics: Any
-    anatomy: Any
-    eye: str
-    seed: int
-    sampler: str
-
+    @property
+    def frames(self) -> np.ndarray: ...  # (T, H, W) uint8
+    @property
+    def times_s(self) -> Sequence[float] | np.ndarray: ...
+    @property
+    def phases(self) -> Sequence[str]: ...
+    @property
+    def findings(self) -> Findings: ...
+    @property
+    def report(self) -> str: ...
+    @property
+    def report_zh(self) -> str: ...
+    @property
+    def masks(self) -> Mapping[str, np.ndarray]: ...
+    @property
+    def kinetics(self) -> Any: ...
+    @property
+    def anatomy(self) -> Any: ...
+    @property
+    def sampler(self) -> str: ...
     def meta(self) -> dict[str, Any]: ...
 
 

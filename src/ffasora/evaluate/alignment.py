@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,13 +139,3 @@ def bertscore_package(
         device="cpu",
     )
     return {"precision": p.double().numpy(), "recall": r.double().numpy(), "f1": f.double().numpy()}
-
-
-def alignment_summary(
-    vqa: np.ndarray, bert_f1: np.ndarray | None, describe: Callable[[np.ndarray], dict[str, float]]
-) -> dict[str, Any]:
-    """Mean / SD summaries of the per-video alignment scores (NaNs, i.e. empty reports, left out)."""
-    out: dict[str, Any] = {"vqa_style": describe(vqa[np.isfinite(vqa)])}
-    if bert_f1 is not None:
-        out["bertscore_f1"] = describe(bert_f1)
-    return out

@@ -61,6 +61,9 @@ def headline(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             "real " + _fmt(real["findings"]["micro"]["f1"]),
         )
     )
+    rows.append(
+        ("Onset phase accuracy", _fmt(gen.get("onset_accuracy")), "real " + _fmt(real.get("onset_accuracy")))
+    )
     if "bertscore" in gen:
         rows.append(
             (

@@ -3,8 +3,9 @@ protocol that produced it. Library entry point ``evaluate_videos``; ``report.wri
 
 Stages: load -> in-domain features and findings (encoder) -> distribution (FVD-FFA, KVD, bootstrap CIs,
 real-vs-real floor; standard FVD with a user I3D) -> paired (PSNR/SSIM/MS-SSIM, LPIPS with user weights) ->
-alignment (VQAScore-style, finding P/R/F1, BERTScore; real-video ceilings) -> physiology (simulated
-references) -> privacy (Recall@K vs chance, held-out floor, positive control, nearest-neighbour similarity).
+alignment (VQAScore-style, finding P/R/F1, onset phase, BERTScore; real-video ceilings) -> physiology
+(simulated references) -> privacy (Recall@K vs chance, held-out floor, positive control, nearest-neighbour
+similarity).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ffasora.data.format import load_truth, read_manifest
 from ffasora.evaluate import alignment, classifier, physiology, privacy
 from ffasora.evaluate.distribution import bootstrap, frechet_distance, kernel_distance, real_vs_real_floor
 from ffasora.evaluate.encoder import VideoEncoder, load_encoder, run_encoder, weights_hash
+from ffasora.evaluate.features import item_onsets
 from ffasora.evaluate.inputs import (
     VideoItem,
     fill_labels,
@@ -126,22 +128,28 @@ def paired_metrics(
 
 
 def alignment_metrics(
-    items: list[VideoItem], out: dict[str, np.ndarray], model: VideoEncoder, cfg: EvaluateConfig, scorer: Any
+    items: list[VideoItem],
+    out: dict[str, np.ndarray],
+    model: VideoEncoder,
+    cfg: EvaluateConfig,
+    scorer: Any,
+    onsets: list[dict[str, str]],
 ) -> dict[str, Any]:
-    """VQAScore-style score, finding P/R/F1 and BERTScore of one set of videos against their own reports."""
+    """VQAScore-style score, finding P/R/F1, onset-phase accuracy and BERTScore of one set of videos against
+    their own reports (``onsets``: per video, code -> onset phase from the simulated truth, or {})."""
     names = model.config.codes
     vqa = alignment.vqa_style_scores(
         out["findings"], [i.codes for i in items], [i.negated for i in items], names
     )
     predicted = out["findings"] >= cfg.threshold
+    truth = classifier.multi_hot([i.codes for i in items], names)
     result: dict[str, Any] = {
         "vqa_style": describe(vqa),
-        "findings": classifier.finding_scores(
-            predicted, classifier.multi_hot([i.codes for i in items], names), names
-        ),
+        "findings": classifier.finding_scores(predicted, truth, names),
+        "onset_accuracy": classifier.onset_accuracy(out["onset"], onsets, names, model.config.phases),
     }
     if scorer is not None:
-        decoded = [[names[k] for k in np.flatnonzero(row)] for row in predicted]
+        decoded = [[names[int(k)] for k in np.flatnonzero(row)] for row in predicted]
         written = [
             alignment.report_from_codes(codes, str(i.meta.get("eye", "OD")))
             for codes, i in zip(decoded, items, strict=True)
@@ -167,11 +175,9 @@ def physiology_metrics(
         except ValueError:
             continue
         ref_times = times.get(reference[j].name)
-        t = (
-            np.interp(np.linspace(0, 1, len(g.frames)), np.linspace(0, 1, len(ref_times)), ref_times)
-            if ref_times
-            else None
-        )
+        t = None
+        if ref_times:  # the reference's clock stretched over the generated frame count
+            t = np.interp(np.linspace(0, 1, len(g.frames)), np.linspace(0, 1, len(ref_times)), ref_times)
         results.append(physiology.physiology_checks(g.frames, t, masks))
     return {"n_videos": len(results), "checks": physiology.pass_rates(results)} if results else None
 
@@ -185,6 +191,7 @@ def privacy_metrics(
     train: list[VideoItem],
     cfg: EvaluateConfig,
 ) -> dict[str, Any]:
+    """The privacy audit against the training gallery (see ``privacy.py``)."""
     c = model.config
     train_clips = stack_clips(train, c.frames, c.size)
     control_clips = privacy.lightly_altered(train_clips[: cfg.control_size], cfg.seed)
@@ -208,6 +215,21 @@ def privacy_metrics(
     return result
 
 
+def _load(
+    generated_path: str | Path, reference_root: Path, cfg: EvaluateConfig, tick: Callable[[str], Any]
+) -> tuple[list[VideoItem], list[VideoItem], list[int | None]]:
+    generated = load_generated(
+        generated_path, cfg.generated_split or cfg.split, cfg.limit, tick("load generated")
+    )
+    reference = load_dataset_items(reference_root, cfg.split, None, tick("load reference"))
+    fill_labels(generated, report_parser())
+    pairs = pair_items(generated, reference)
+    for g, j in zip(generated, pairs, strict=True):  # a paired reference knows the codes its report states
+        if j is not None and not g.codes:
+            g.codes, g.negated = list(reference[j].codes), list(reference[j].negated)
+    return generated, reference, pairs
+
+
 def evaluate_videos(
     generated_path: str | Path,
     reference_root: str | Path,
@@ -215,7 +237,7 @@ def evaluate_videos(
     cfg: EvaluateConfig = EvaluateConfig(),
     stage: Stage | None = None,
 ) -> Evaluation:
-    """All metrics of generated videos against ``reference_root``'s ``cfg.split``; returns the report dict."""
+    """All metrics of generated videos against ``reference_root``'s ``cfg.split``, and examples to show."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -230,22 +252,15 @@ def evaluate_videos(
 
     reference_root = Path(reference_root)
     torch.manual_seed(cfg.seed)
-    generated = load_generated(generated_path, cfg.generated_split or cfg.split, cfg.limit, tick("load generated"))
-    reference = load_dataset_items(reference_root, cfg.split, None, tick("load reference"))
-    fill_labels(generated, report_parser())
-    pairs = pair_items(generated, reference)
-    for g, j in zip(generated, pairs, strict=True):  # a paired reference knows the codes its report states
-        if j is not None and not g.codes:
-            g.codes, g.negated = list(reference[j].codes), list(reference[j].negated)
+    generated, reference, pairs = _load(generated_path, reference_root, cfg, tick)
     step("load")
     model, encoder_config = load_encoder(encoder_path)
     c = model.config
     gen_out = run_encoder(model, stack_clips(generated, c.frames, c.size))
     ref_out = run_encoder(model, stack_clips(reference, c.frames, c.size))
     step("features")
-    results: dict[str, Any] = {
-        "distribution": {"fvd_ffa": distribution_metrics(gen_out["features"], ref_out["features"], cfg)}
-    }
+    fvd_ffa = distribution_metrics(gen_out["features"], ref_out["features"], cfg)
+    results: dict[str, Any] = {"distribution": {"fvd_ffa": fvd_ffa}}
     if cfg.i3d_weights:
         from ffasora.evaluate.i3d import i3d_features, load_i3d
 
@@ -268,9 +283,11 @@ def evaluate_videos(
         results["paired"]["lpips"] = {**describe(values), **lpips_info}
     step("paired")
     scorer = alignment.BertScorer.load(cfg.bert_model, cfg.bert_layers) if cfg.bertscore else None
+    ref_onsets = item_onsets(reference_root, reference)
+    gen_onsets = [ref_onsets[j] if j is not None else {} for j in pairs]
     results["alignment"] = {
-        "generated": alignment_metrics(generated, gen_out, model, cfg, scorer),
-        "real_ceiling": alignment_metrics(reference, ref_out, model, cfg, scorer),
+        "generated": alignment_metrics(generated, gen_out, model, cfg, scorer, gen_onsets),
+        "real_ceiling": alignment_metrics(reference, ref_out, model, cfg, scorer, ref_onsets),
     }
     step("alignment")
     results["physiology"] = physiology_metrics(generated, reference_root, reference, pairs)

@@ -61,6 +61,7 @@ FINDING_PATTERNS: dict[str, list[str]] = {
         r"non-?perfused (areas?|retina)",
         r"capillary (drop-?out|closure)",
         r"=NPAs?",
+        r"=CNP",
         r"ischa?emic (areas?|zones?)",
         r"(毛细血管)?无灌注区?",
         r"毛细血管闭塞区?",
@@ -99,10 +100,12 @@ FINDING_PATTERNS: dict[str, list[str]] = {
     ],
     "NVD": [
         r"=NVD",
+        r"=NV (at|on|of) the (optic )?disc",
         r"neovasculari[sz]ation (of|at|on) the (optic )?disc",
         r"(optic )?disc neovasculari[sz]ation",
         r"new vessels (at|on) the (optic )?disc",
         r"视(盘|乳头)(表面)?新生血管",
+        r"视(盘|乳头)(表面|上|前|处)?(可见|见)新生血管",
     ],
     "NVE": [
         r"=NVE",
@@ -245,6 +248,7 @@ FINDING_PATTERNS: dict[str, list[str]] = {
         r"no abnormal (hyper|hypo)?fluorescence",
         r"no (fluorescein )?angiographic abnormalit(y|ies)",
         r"normal (fundus fluorescein )?angiogra(m|phy)",
+        r"normal (study|examination|=FFA)",
         r"within normal limits",
         r"未见(明显)?异常(荧光)?",
         r"荧光(造影)?未见(明显)?异常",
@@ -263,7 +267,7 @@ FINDING_PATTERNS: dict[str, list[str]] = {
     ],
     "WEAK_LEAK": [r"leak(age|s|ing|y)?", r"(荧光素?)?渗漏"],
     "GROUP:CNV_CLASSIC,CNV_OCCULT": [r"=CNV", r"choroidal neovasculari[sz]ation", r"脉络膜新生血管"],
-    "GROUP:LEAK_DIFFUSE,CME": [r"macular o?edema", r"o?edema", r"黄斑(区)?水肿", r"水肿"],
+    "GROUP:LEAK_DIFFUSE,CME": [r"macular o?edema", r"oedema", r"edema", r"黄斑(区)?水肿", r"水肿"],
     "GROUP:NVE,NVD": [r"neovasculari[sz]ation", r"new vessels?", r"新生血管"],
 }
 
@@ -446,10 +450,14 @@ SCOPE_BREAK = re.compile(
     r"[,，]\s*(?:(?i:with|and there|there (?:is|are)|可见|见|伴|呈|另见))|[,，][^,，]{0,10}?(?<![未无])(?:可见|见|呈)"
 )
 POST_NEGATION = re.compile(
-    r"^[\s,，]*(?:(?:is|are|was|were)\s+)?(?:not\s+(?:seen|observed|detected|identified|present|evident|visible|noted|"
-    r"demonstrated)|absent)(?![A-Za-z])|^[\s，]*(?:未见|未显示|阴性|不明显)",
+    r"^\s*(?:(?:is|are|was|were)\s+)?(?:not\s+(?:seen|observed|detected|identified|present|evident|visible|noted|"
+    r"demonstrated)|absent)(?![A-Za-z])|^\s*(?:阴性|不明显|未显示)",
     re.IGNORECASE,
 )
+
+# What may stand between a clause start and a phase name for that name to head the clause ("In the late
+# phase, ...", "造影晚期：...", "OD: Late phase: ...").
+HEADING_LEAD = re.compile(r"^(?:[^:：]{0,24}[:：])?[\s\x00]*(?:(?i:in|during|at|on|by)(?:\s+the)?\s+|造影)?$")
 
 _NUMBER = r"(\d+(?:\.\d+)?)"
 EXTENT_PATTERNS: dict[str, re.Pattern[str]] = {
@@ -512,7 +520,8 @@ DIAGNOSIS_PATTERNS: dict[str, list[str]] = {
     ],
     "RAO": [
         r"(central |branch )?retinal artery occlusion",
-        r"=C?RAO",
+        r"=CRAO",
+        r"=RAO",
         r"=BRAO",
         r"视网膜(中央|分支)?动脉(阻塞|栓塞)",
     ],
@@ -588,6 +597,36 @@ def _prepare(pattern: str) -> str:
     return f"{lead}(?:{body if sensitive else f'(?i:{body})'}){trail}"
 
 
+def _expand(pattern: str, depth: int = 0) -> list[str]:
+    """Spell out a leading group ("(hard )?exudates?" -> "hard exudates?", "exudates?") so that every variant
+    starts with a plain character and gets the fast first-character skip of ``_prepare``."""
+    sensitive = "=" if pattern.startswith("=") else ""
+    raw = pattern.removeprefix("=")
+    if not raw.startswith("(") or raw.startswith("(?") or depth > 3:
+        return [pattern]
+    level, close, splits = 0, -1, []
+    for i, ch in enumerate(raw):
+        if ch == "(" and raw[i - 1 : i] != "\\":
+            level += 1
+        elif ch == ")" and raw[i - 1 : i] != "\\":
+            level -= 1
+            if level == 0:
+                close = i
+                break
+        elif ch == "|" and level == 1:
+            splits.append(i)
+    rest = raw[close + 1 :]
+    optional = rest.startswith("?")
+    rest = rest[1:] if optional else rest
+    if close < 0 or rest[:1] in ("*", "+", "{", "?"):
+        return [pattern]
+    edges = [0, *splits, close]
+    variants = [raw[a + 1 : b] + rest for a, b in zip(edges, edges[1:], strict=False)] + (
+        [rest] if optional else []
+    )
+    return [x for v in variants if v for x in _expand(sensitive + v, depth + 1)]
+
+
 def _width(pattern: str) -> tuple[int, int]:
     """(shortest, longest) text the pattern can match: the leftmost-longest ordering key."""
     lo, hi = re._parser.parse(pattern).getwidth()  # type: ignore[attr-defined]
@@ -601,21 +640,69 @@ class Match:
     label: str
 
 
+_STARTS = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]|[^\x00-\x7f]")
+_LEADING_LOOKBEHIND = re.compile(r"^(?:\(\?<[!=][^)]*\))+")
+
+
+def _start_chars(pattern: str) -> set[str] | None:
+    """The characters a pattern's match can begin with, or None when that is not a plain character."""
+    raw = _LEADING_LOOKBEHIND.sub("", pattern.removeprefix("="))
+    head = raw[:1]
+    if not head.isalnum() or raw[1:2] in ("?", "*", "{"):
+        return None
+    return {head} if pattern.startswith("=") or _CJK.match(head) else {head.lower(), head.upper()}
+
+
 class Matcher:
-    """One table (label -> patterns) as one regex, tried leftmost-first with longer patterns first."""
+    """One table (label -> patterns) matched leftmost-first, longer patterns first (~leftmost-longest).
+
+    Candidate starts are word starts and CJK characters; at each, only the patterns that can begin with that
+    character are tried (one small compiled alternation per character), which keeps a few hundred patterns
+    fast on long reports.
+    """
 
     def __init__(self, table: dict[str, list[str]]) -> None:
-        entries = [(p, label) for label, patterns in table.items() for p in patterns]
-        prepared = [(_prepare(p), label) for p, label in entries]
-        prepared.sort(key=lambda e: tuple(-w for w in _width(e[0])))
-        self.labels = [label for _, label in prepared]
-        # an empty marker group at the end names the alternative without hiding its first character
-        alternatives = [f"{p}(?P<g{i}>)" for i, (p, _) in enumerate(prepared)]
-        self.regex = re.compile("|".join(alternatives))
+        entries = [(v, label) for label, patterns in table.items() for p in patterns for v in _expand(p)]
+        entries.sort(key=lambda e: tuple(-w for w in _width(_prepare(e[0]))))
+        self.labels = [label for _, label in entries]
+        by_char: dict[str, list[int]] = {}
+        anywhere: list[int] = []
+        for i, (pattern, _) in enumerate(entries):
+            chars = _start_chars(pattern)
+            if chars is None:
+                anywhere.append(i)
+            for ch in chars or ():
+                by_char.setdefault(ch, []).append(i)
+        compiled: dict[tuple[int, ...], re.Pattern[str]] = {}
+
+        def build(indices: list[int]) -> re.Pattern[str]:
+            key = tuple(sorted(set(indices) | set(anywhere)))
+            if key not in compiled:
+                # an empty marker group at the end names the alternative without hiding its first character
+                compiled[key] = re.compile("|".join(f"{_prepare(entries[i][0])}(?P<g{i}>)" for i in key))
+            return compiled[key]
+
+        self._by_char = {ch: build(ix) for ch, ix in by_char.items()}
+        self._anywhere = build([]) if anywhere else None
+        ascii_keys = "".join(sorted(re.escape(c) for c in by_char if c.isascii()))
+        other_keys = "".join(sorted(c for c in by_char if not c.isascii()))
+        starts = [
+            f"(?<![A-Za-z0-9])[{ascii_keys}]" if ascii_keys else "",
+            f"[{other_keys}]" if other_keys else "",
+        ]
+        self._starts = _STARTS if anywhere else re.compile("|".join(x for x in starts if x) or "(?!)")
 
     def find(self, text: str) -> list[Match]:
-        out = []
-        for m in self.regex.finditer(text):
-            assert m.lastgroup is not None
-            out.append(Match(m.start(), m.end(), self.labels[int(m.lastgroup[1:])]))
+        out: list[Match] = []
+        pos = 0
+        for start in self._starts.finditer(text):
+            i = start.start()
+            if i < pos:
+                continue
+            regex = self._by_char.get(text[i], self._anywhere)
+            m = regex.match(text, i) if regex is not None else None
+            if m is not None and m.end() > i:
+                assert m.lastgroup is not None
+                out.append(Match(i, m.end(), self.labels[int(m.lastgroup[1:])]))
+                pos = m.end()
         return out

@@ -176,7 +176,9 @@ def _read_body(body: str, names: list[L.Match], lang: str) -> list[_Mention]:
     by_clause: dict[int, list[_Mention]] = {}
     for mention in mentions:
         by_clause.setdefault(mention.clause, []).append(mention)
-    attribute_spans = [(m.start, m.end, "location", m.label) for m in locations]
+    attribute_spans: list[tuple[int, int, str, object]] = [
+        (m.start, m.end, "location", m.label) for m in locations
+    ]
     attribute_spans += [(a, b, "extent", e) for a, b, e in extents]
     for key, matcher in (
         ("count", _COUNTS),
@@ -189,13 +191,13 @@ def _read_body(body: str, names: list[L.Match], lang: str) -> list[_Mention]:
         near = by_clause.get(_clause_of(a, bounds))
         if near:
             _owner(near, a, b, key, lang, sub_bounds).add(key, value)
-    _onsets(mentions, _PHASES.find(masked), _RESET.find(masked), bounds)
+    _onsets(mentions, _PHASES.find(masked), _RESET.find(masked), masked, bounds, sub_bounds)
     for mention in mentions:
-        matcher = _SUBTYPES.get(mention.code)
-        if matcher:
+        subtypes = _SUBTYPES.get(mention.code)
+        if subtypes:
             clause = _clause_of(mention.start, bounds)
             lo = bounds[clause - 1] if clause else 0
-            found = matcher.find(body[lo : bounds[clause]])
+            found = subtypes.find(body[lo : bounds[clause]])
             if found:
                 mention.add("subtype", found[0].label)
     return mentions
@@ -249,28 +251,43 @@ def _resolve(
 def _negate(mentions: list[_Mention], cues: list[L.Match], masked: str, bounds: list[int]) -> None:
     for mention in mentions:
         for cue in cues:
-            if cue.end <= mention.start and _clause_of(cue.start, bounds) == mention.clause:
-                if not L.SCOPE_BREAK.search(masked, cue.end, mention.start):
-                    mention.negated = True
+            same_clause = cue.end <= mention.start and _clause_of(cue.start, bounds) == mention.clause
+            if same_clause and not L.SCOPE_BREAK.search(masked, cue.end, mention.start):
+                mention.negated = True
         if L.POST_NEGATION.match(masked[mention.end : bounds[mention.clause]]):
             mention.negated = True
 
 
 def _onsets(
-    mentions: list[_Mention], phases: list[L.Match], resets: list[L.Match], bounds: list[int]
+    mentions: list[_Mention],
+    phases: list[L.Match],
+    resets: list[L.Match],
+    masked: str,
+    bounds: list[int],
+    sub_bounds: list[int],
 ) -> None:
-    events = sorted(
-        [(m.start, m.label) for m in phases] + [(m.start, None) for m in resets], key=lambda e: e[0]
-    )
+    """Onset phase of each sign: a phase named in its comma-delimited part, else before it in its clause, else
+    after it in its clause ("CME in the late phase"), else the last phase heading a clause before it
+    ("Late phase: A. B."), unless "In addition" / "另见" came in between."""
+    events: list[tuple[int, str | None]] = [(m.start, None) for m in resets]
+    for m in phases:
+        clause = _clause_of(m.start, bounds)
+        lo = bounds[clause - 1] + 1 if clause else 0
+        if L.HEADING_LEAD.match(masked[lo : m.start]):
+            events.append((m.start, m.label))
+    events.sort(key=lambda e: e[0])
     for mention in mentions:
         own = [m for m in phases if _clause_of(m.start, bounds) == mention.clause]
+        part = [m for m in own if _clause_of(m.start, sub_bounds) == _clause_of(mention.start, sub_bounds)]
+        before = [m for m in own if m.end <= mention.start]
         if own:
-            nearest = min(own, key=lambda m: max(m.start - mention.end, mention.start - m.end, 0))
+            pool = part or before or own
+            nearest = min(pool, key=lambda m: max(m.start - mention.end, mention.start - m.end, 0))
             mention.add("onset", nearest.label)
             continue
-        before = [label for pos, label in events if pos < mention.start]
-        if before and before[-1] is not None:
-            mention.add("onset", before[-1])
+        earlier = [label for pos, label in events if pos < mention.start]
+        if earlier and earlier[-1] is not None:
+            mention.add("onset", earlier[-1])
 
 
 def _finding(code: str, mentions: list[_Mention]) -> Finding:

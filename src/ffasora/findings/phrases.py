@@ -432,7 +432,12 @@ TIMING_ZH = ["臂-视网膜循环时间{v}秒", "臂-视网膜循环时间约{v}
 NEGATION_EN = ["No {x}.", "There is no {x}.", "No evidence of {x}.", "No {x} is seen."]
 NEGATION_ZH = ["未见{x}。", "未见明显{x}。", "无{x}。"]
 
-IMPRESSION_EN = ["Impression: {eye} {dx}.", "Diagnosis: {eye} {dx}.", "Impression: {dx} ({eye})."]
+IMPRESSION_EN = [
+    "Impression: {eye} {dx}.",
+    "Diagnosis: {eye} {dx}.",
+    "Impression: {dx} ({eye}).",
+    "Impression: {eye} {dx}; clinical correlation is advised.",
+]
 IMPRESSION_ZH = ["诊断：{eye}{dx}。", "印象：{eye}{dx}。", "诊断：{eye}{dx}，请结合临床。"]
 IMPRESSION_EYE_EN = {"OD": ["OD", "right eye"], "OS": ["OS", "left eye"]}
 IMPRESSION_EYE_ZH = {"OD": ["右眼", "OD "], "OS": ["左眼", "OS "]}

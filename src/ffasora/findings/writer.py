@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import TypeVar
 
 from ffasora.findings import phrases as P
 from ffasora.findings.compact import format_number
 from ffasora.findings.ontology import PHASES, SECTORS, ZONES, Diagnosis, Finding, Findings
 
 LANGS = ("en", "zh")
+T = TypeVar("T")
 
 
 def write_report(findings: Findings, lang: str = "en", seed: int = 0) -> str:
@@ -47,7 +49,7 @@ class _Writer:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
 
-    def pick(self, options: Sequence[str]) -> str:
+    def pick(self, options: Sequence[T]) -> T:
         return options[self.rng.randrange(len(options))]
 
     def report(self, findings: Findings) -> str:
@@ -170,7 +172,7 @@ class _English(_Writer):
             else:
                 singular, plural = self.pick(P.NAMES_EN[code])
                 names.append(plural.replace("{sub}", ""))
-        text = _join(names, ", ", self.pick((" or ", ", or ", " and ")))
+        text = _join(names, ", ", self.pick((" or ", ", or ")))
         return self.pick(P.NEGATION_EN).format(x=text)
 
     def impression(self, eye: str, diagnoses: list[Diagnosis]) -> str:

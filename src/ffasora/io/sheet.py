@@ -8,9 +8,10 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-BACKGROUND = (18, 18, 18)
-CAPTION = (235, 235, 235)
-FRAME_LABEL = (170, 170, 170)
+# FFA is grey, so the sheet is a one-channel ("L") image: a third of the size of RGB as PNG.
+BACKGROUND = 18
+CAPTION = 235
+FRAME_LABEL = 170
 
 
 def contact_sheet(
@@ -28,7 +29,7 @@ def contact_sheet(
     rows: per case, (T, H, W) uint8 grey frames (rows may differ in T; frames are resized to ``tile`` px wide,
         default: the first row's width). row_labels: per case a caption drawn above the row (wrapped to the
         sheet's width; newlines start new lines). frame_labels: per case, one short label per frame drawn
-        under it (e.g. "12.4 s"). Returns an RGB ``PIL.Image``.
+        under it (e.g. "12.4 s"). Returns a grey ("L") ``PIL.Image``.
     """
     if not rows:
         raise ValueError("contact_sheet: no rows given")
@@ -54,7 +55,7 @@ def contact_sheet(
     label_h = (size + 2) if frame_labels is not None else 0
     title_h = line_h + gap if title else 0
     heights = [len(c) * line_h + gap + tile_h + label_h + 2 * gap for c in captions]
-    sheet = Image.new("RGB", (width, title_h + gap + sum(heights)), BACKGROUND)
+    sheet = Image.new("L", (width, title_h + gap + sum(heights)), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     y = gap
     if title:
@@ -71,7 +72,7 @@ def contact_sheet(
             image = Image.fromarray(frame, mode="L")
             if image.size != (tile_w, h):
                 image = image.resize((tile_w, h), Image.Resampling.LANCZOS)
-            sheet.paste(image.convert("RGB"), (x, y))
+            sheet.paste(image, (x, y))
             if frame_labels is not None and j < len(frame_labels[i]):
                 text = str(frame_labels[i][j])
                 tx = x + (tile_w - small.getlength(text)) / 2

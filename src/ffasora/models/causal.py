@@ -11,6 +11,7 @@ object holds no state between calls and two clips can be processed in any interl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -65,7 +66,9 @@ def causal_pad(
     x: (B, C, T, H, W) -> (B, C, T', H, W) with T' = T + context.
     """
     if cache is None or cache.is_first(key):
-        padded = torch.cat([x[:, :, :1].expand(-1, -1, kernel_t - 1, -1, -1), x], dim=2) if kernel_t > 1 else x
+        padded = (
+            torch.cat([x[:, :, :1].expand(-1, -1, kernel_t - 1, -1, -1), x], dim=2) if kernel_t > 1 else x
+        )
     else:
         tail = cache.pop(key)
         padded = x if tail is None or tail.shape[2] == 0 else torch.cat([tail, x], dim=2)
@@ -93,12 +96,14 @@ class CausalConv3d(CacheKeyed):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        kernel = (kernel_size,) * 3 if isinstance(kernel_size, int) else tuple(kernel_size)
-        strides = (stride,) * 3 if isinstance(stride, int) else tuple(stride)
-        pads = (padding,) * 3 if isinstance(padding, int) else tuple(padding)
+        kernel = (kernel_size,) * 3 if isinstance(kernel_size, int) else kernel_size
+        strides = (stride,) * 3 if isinstance(stride, int) else stride
+        pads = (padding,) * 3 if isinstance(padding, int) else padding
         self.kernel_t, self.stride_t = kernel[0], strides[0]
         # Temporal padding is done by causal_pad; only the spatial part goes to Conv3d.
-        self.conv = nn.Conv3d(chan_in, chan_out, kernel, stride=strides, padding=(0, pads[1], pads[2]), bias=bias)
+        self.conv = nn.Conv3d(
+            chan_in, chan_out, kernel, stride=strides, padding=(0, pads[1], pads[2]), bias=bias
+        )
 
     def forward(self, x: torch.Tensor, cache: CausalCache | None = None) -> torch.Tensor:
         x = causal_pad(x, self.kernel_t, self.stride_t, cache, self.cache_key)
@@ -114,7 +119,11 @@ def conv3d(x: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:
     directly avoids that. With autograd or on other devices the ordinary path is used.
     """
     weight = conv.weight
-    if x.device.type != "cpu" or x.dtype != torch.float32 or (torch.is_grad_enabled() and weight.requires_grad):
+    if (
+        x.device.type != "cpu"
+        or x.dtype != torch.float32
+        or (torch.is_grad_enabled() and weight.requires_grad)
+    ):
         return conv(x)
     padding = conv.padding if isinstance(conv.padding, tuple) else (0, 0, 0)
     return torch.ops.aten.mkldnn_convolution(
@@ -122,7 +131,7 @@ def conv3d(x: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:
     )
 
 
-def per_frame(fn: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def per_frame(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """Apply a 2D module to every frame: (B, C, T, H, W) -> (B, C', T, H', W')."""
     b, c, t, h, w = x.shape
     y = fn(x.transpose(1, 2).reshape(b * t, c, h, w))

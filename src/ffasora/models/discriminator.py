@@ -15,9 +15,14 @@ from torch import nn
 class PatchDiscriminator3D(nn.Module):
     """x: (B, C, T, H, W) in [-1, 1] -> logits (B, 1, T', H', W')."""
 
-    def __init__(self, in_channels: int = 3, width: int = 64, n_layers: int = 4, dropout: float = 0.3) -> None:
+    def __init__(
+        self, in_channels: int = 3, width: int = 64, n_layers: int = 4, dropout: float = 0.3
+    ) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.Conv3d(in_channels, width, 3, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [
+            nn.Conv3d(in_channels, width, 3, stride=2, padding=1),
+            nn.LeakyReLU(0.2, True),
+        ]
         mult = 1
         for n in range(1, n_layers + 1):
             prev, mult = mult, min(2**n, 8)

@@ -85,14 +85,20 @@ class WFVAEConfig:
     def __post_init__(self) -> None:
         for key, expected in _PLAN.items():
             if getattr(self, key) != expected:
-                raise ValueError(f"WF-VAE config {key}={getattr(self, key)!r}: only the 4x8x8 plan ({expected!r}) is supported")
+                raise ValueError(
+                    f"WF-VAE config {key}={getattr(self, key)!r}: only the 4x8x8 plan ({expected!r}) is supported"
+                )
         if self.attention_type != "AttnBlock3DFix":
-            raise ValueError(f"WF-VAE config attention_type={self.attention_type!r}: expected 'AttnBlock3DFix'")
+            raise ValueError(
+                f"WF-VAE config attention_type={self.attention_type!r}: expected 'AttnBlock3DFix'"
+            )
         for key in ("scale", "shift"):
             value = tuple(float(v) for v in getattr(self, key))
             object.__setattr__(self, key, value)
             if value and len(value) != self.latent_dim:
-                raise ValueError(f"WF-VAE config {key} has {len(value)} values; expected latent_dim={self.latent_dim}")
+                raise ValueError(
+                    f"WF-VAE config {key} has {len(value)} values; expected latent_dim={self.latent_dim}"
+                )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> WFVAEConfig:
@@ -120,7 +126,9 @@ class DiagonalGaussian:
         return torch.exp(0.5 * self.logvar)
 
     def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        noise = torch.randn(self.mean.shape, generator=generator, dtype=self.mean.dtype, device=self.mean.device)
+        noise = torch.randn(
+            self.mean.shape, generator=generator, dtype=self.mean.dtype, device=self.mean.device
+        )
         return self.mean + self.std * noise
 
     def mode(self) -> torch.Tensor:
@@ -226,7 +234,9 @@ class WFVAE(nn.Module):
         if x.shape[1] == 1 and n == 3:  # grey FFA into official RGB weights: repeat the grey value
             x = x.expand(-1, 3, -1, -1, -1)
         elif x.shape[1] != n:
-            raise ValueError(f"input has {x.shape[1]} channels; this WF-VAE takes {n} (or 1, repeated, when 3)")
+            raise ValueError(
+                f"input has {x.shape[1]} channels; this WF-VAE takes {n} (or 1, repeated, when 3)"
+            )
         if x.shape[-1] % 8 or x.shape[-2] % 8:
             raise ValueError(f"height and width must be multiples of 8, got {tuple(x.shape[-2:])}")
         return x.contiguous(memory_format=torch.channels_last_3d)
@@ -251,7 +261,9 @@ class WFVAE(nn.Module):
         cache, moments, w2s, w3s = CausalCache(), [], [], []
         for start, stop in [(0, 1)] + [(s, min(s + chunk, t)) for s in range(1, t, chunk)]:
             m, (w2, w3) = self.encoder(x[:, :, start:stop], cache)
-            moments.append(m), w2s.append(w2), w3s.append(w3)
+            moments.append(m)
+            w2s.append(w2)
+            w3s.append(w3)
         return torch.cat(moments, dim=2), (torch.cat(w2s, dim=2), torch.cat(w3s, dim=2))
 
     def decode(
@@ -297,12 +309,19 @@ class WFVAE(nn.Module):
             parts = []
             for (y0, x0, y1, x1), cache in zip(windows, tile_caches, strict=True):
                 # Each tile gets `tile_halo` latent pixels of real context on every side, cropped away after.
-                ya, xa, yb, xb = max(0, y0 - tile_halo), max(0, x0 - tile_halo), min(h, y1 + tile_halo), min(w, x1 + tile_halo)
+                ya, xa, yb, xb = (
+                    max(0, y0 - tile_halo),
+                    max(0, x0 - tile_halo),
+                    min(h, y1 + tile_halo),
+                    min(w, x1 + tile_halo),
+                )
                 cache.final = final
                 part = self.decoder.tail(hidden[..., ya:yb, xa:xb], cache)[0]
                 dy, dx = (y0 - ya) * 8, (x0 - xa) * 8
                 parts.append(((y0 * 8, x0 * 8), part[..., dy : dy + (y1 - y0) * 8, dx : dx + (x1 - x0) * 8]))
-            outs.append(parts[0][1] if len(parts) == 1 else blend_tiles(parts, (h * 8, w * 8), tile_overlap * 8))
+            outs.append(
+                parts[0][1] if len(parts) == 1 else blend_tiles(parts, (h * 8, w * 8), tile_overlap * 8)
+            )
             if progress is not None:
                 progress(min(start + chunk, t), t)
         video = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
@@ -345,4 +364,3 @@ def latent_statistics(
     mean = total / count
     std = (sq / count - mean.pow(2)).clamp_min(1e-12).sqrt()
     return tuple(mean.tolist()), tuple((1.0 / std).tolist())
-

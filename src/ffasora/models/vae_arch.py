@@ -38,7 +38,9 @@ from ffasora.models.wavelet import (
 Coeffs = tuple[torch.Tensor, torch.Tensor]
 
 
-def _mid(channels_in: int, width: int, channels_out: int, use_attention: bool, norm: str, p: float) -> CachedSequential:
+def _mid(
+    channels_in: int, width: int, channels_out: int, use_attention: bool, norm: str, p: float
+) -> CachedSequential:
     blocks: list[nn.Module] = [ResnetBlock3D(channels_in, width, norm, p)]
     if use_attention:
         blocks.append(AttnBlock3DFix(width, norm))
@@ -121,11 +123,16 @@ class Decoder(CacheKeyed):
             ResnetBlock3D(4 * c, 4 * c + ef, norm_type, dropout),
         )
         self.up1 = CachedSequential(
-            *[ResnetBlock3D(4 * c if i == 0 else 2 * c, 2 * c, norm_type, dropout) for i in range(num_resblocks)],
+            *[
+                ResnetBlock3D(4 * c if i == 0 else 2 * c, 2 * c, norm_type, dropout)
+                for i in range(num_resblocks)
+            ],
             Upsample(2 * c, 2 * c),
             ResnetBlock3D(2 * c, 2 * c, norm_type, dropout),
         )
-        self.layer = CachedSequential(ResnetBlock3D(2 * c, c, norm_type, dropout), ResnetBlock3D(c, c, norm_type, dropout))
+        self.layer = CachedSequential(
+            ResnetBlock3D(2 * c, c, norm_type, dropout), ResnetBlock3D(c, c, norm_type, dropout)
+        )
         self.connect_l1 = CachedSequential(
             *[ResnetBlock3D(ef, ef, norm_type, dropout) for _ in range(connect_res_layer_num)],
             FrameConv2d(ef, 4 * n, 3, padding=1),

@@ -7,6 +7,8 @@ facts", 6): the LayerNorm wrapper holds ``norm``, causal convs hold ``conv``, 2D
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,7 +28,9 @@ class ChannelLayerNorm(nn.Module):
         self.norm = nn.LayerNorm(channels, eps=eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.layer_norm(x.movedim(1, -1), self.norm.normalized_shape, self.norm.weight, self.norm.bias, self.norm.eps).movedim(-1, 1)
+        return F.layer_norm(
+            x.movedim(1, -1), self.norm.normalized_shape, self.norm.weight, self.norm.bias, self.norm.eps
+        ).movedim(-1, 1)
 
 
 def make_norm(channels: int, norm_type: str) -> nn.Module:
@@ -116,7 +120,7 @@ class AttnBlock3DFix(nn.Module):
         b, c, t, h, w = x.shape
         tokens = self.norm(x).movedim(1, -1).reshape(b * t, h * w, c)  # (B*T, HW, C)
         weight = torch.cat([m.conv.weight.reshape(c, c) for m in (self.q, self.k, self.v)])
-        bias = torch.cat([m.conv.bias for m in (self.q, self.k, self.v)])
+        bias = torch.cat([cast(torch.Tensor, m.conv.bias) for m in (self.q, self.k, self.v)])
         q, k, v = F.linear(tokens, weight, bias).chunk(3, dim=-1)
         out = F.scaled_dot_product_attention(q, k, v)
         out = F.linear(out, self.proj_out.conv.weight.reshape(c, c), self.proj_out.conv.bias)

@@ -33,7 +33,16 @@ def haar3d_filters(dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The eight 2x2x2 analysis filters, (8, 1, 2, 2, 2), in official sub-band order."""
     lo, hi = torch.tensor([1.0, 1.0]), torch.tensor([1.0, -1.0])
     filters = []
-    for t_hi, h_hi, w_hi in ((0, 0, 0), (0, 0, 1), (0, 1, 0), (0, 1, 1), (1, 0, 0), (1, 0, 1), (1, 1, 0), (1, 1, 1)):
+    for t_hi, h_hi, w_hi in (
+        (0, 0, 0),
+        (0, 0, 1),
+        (0, 1, 0),
+        (0, 1, 1),
+        (1, 0, 0),
+        (1, 0, 1),
+        (1, 1, 0),
+        (1, 1, 1),
+    ):
         ft, fh, fw = (hi if t_hi else lo), (hi if h_hi else lo), (hi if w_hi else lo)
         filters.append(torch.einsum("t,h,w->thw", ft, fh, fw))
     return (torch.stack(filters)[:, None] * HAAR3D_TAP).to(dtype)
@@ -130,4 +139,3 @@ class InverseHaarWaveletTransform2D(HaarWaveletTransform2D):
         b = coeffs.shape[0]
         y = F.conv_transpose3d(_from_bands(coeffs, 4), self.weight().to(coeffs.dtype), stride=(1, 2, 2))
         return y.reshape(b, -1, *y.shape[2:])
-

@@ -27,7 +27,15 @@ from ffasora.simulate.sampling import SAMPLERS, Schedule, apply_blend, make_sche
 SIMULATOR_VERSION = "0.1.0"
 EYES = ("OD", "OS")
 
-__all__ = ["BUILDERS", "MIX", "SAMPLERS", "SIMULATOR_VERSION", "SimulatedCase", "radiometric_series", "simulate_case"]
+__all__ = [
+    "BUILDERS",
+    "MIX",
+    "SAMPLERS",
+    "SIMULATOR_VERSION",
+    "SimulatedCase",
+    "radiometric_series",
+    "simulate_case",
+]
 
 
 @dataclasses.dataclass
@@ -66,14 +74,21 @@ class SimulatedCase:
             "simulator_version": SIMULATOR_VERSION,
             "seed": self.seed,
             "eye": self.eye,
-            "device": {"profile": "camera50", "fov_deg": 50, "size_px": h, "mm_per_px": round(FIELD_MM / h, 5)},
+            "device": {
+                "profile": "camera50",
+                "fov_deg": 50,
+                "size_px": h,
+                "mm_per_px": round(FIELD_MM / h, 5),
+            },
             "timing": self.kinetics,
             "frames": {
                 "t_s": [round(float(x), 4) for x in self.times_s],
                 "phase": list(self.phases),
                 "field": ["posterior_pole"] * t,
                 "sampler": self.sampler,
-                "source_t_s": None if self.source_times_s is None else [round(float(x), 4) for x in self.source_times_s],
+                "source_t_s": None
+                if self.source_times_s is None
+                else [round(float(x), 4) for x in self.source_times_s],
             },
             "anatomy": self.anatomy,
             "diagnoses": [{"code": d.code, "grade": d.grade} for d in self.findings.diagnoses],
@@ -111,7 +126,9 @@ class _Prepared:
     streams: dict[str, np.random.Generator]
 
 
-def _prepare(seed: int, size: int, eye: str | None, diagnosis: str | None, signs: tuple[str, ...]) -> _Prepared:
+def _prepare(
+    seed: int, size: int, eye: str | None, diagnosis: str | None, signs: tuple[str, ...]
+) -> _Prepared:
     """Everything before the frame times: plan, timing, anatomy, lesions, findings, static layers."""
     if size < 32:
         raise ValueError(f"size = {size}: expected at least 32 px")
@@ -214,7 +231,9 @@ def simulate_case(
     )
 
 
-def _masks(an: Any, lesions: list[Any], dynamic: dict[int, np.ndarray], schedule: Any) -> dict[str, np.ndarray]:
+def _masks(
+    an: Any, lesions: list[Any], dynamic: dict[int, np.ndarray], schedule: Any
+) -> dict[str, np.ndarray]:
     masks: dict[str, np.ndarray] = {
         "fov": an.fov.copy(),
         # vessel pixels off the disc (whose blush would blur the timing of the vessels that cross it)

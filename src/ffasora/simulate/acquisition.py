@@ -23,7 +23,9 @@ class Camera:
     motion_px: float  # random-walk step of eye motion at 512 px
     rotation_deg: float
     gain_target: float  # auto-gain brings the 99.5th percentile here
-    gain_cap: float  # ... with at most this gain, so late frames stay darker
+    gain_cap: (
+        float  # ... with at most this multiple of the gain at the brightest frame, so dim frames stay dim
+    )
     gamma: float
     read_noise: float
     photons: float  # photon scale of the Poisson part
@@ -38,10 +40,10 @@ def sample_camera(rng: np.random.Generator) -> Camera:
         gradient=float(rng.uniform(-0.08, 0.08)),
         defocus_px=float(rng.uniform(0.0, 0.8)),
         haze=float(rng.uniform(0.0, 0.12)),
-        motion_px=float(rng.uniform(0.3, 1.2)),
+        motion_px=float(rng.uniform(0.1, 0.5)),
         rotation_deg=float(rng.uniform(0.0, 0.4)),
         gain_target=float(rng.uniform(0.85, 0.95)),
-        gain_cap=float(rng.uniform(1.6, 2.2)),
+        gain_cap=float(rng.uniform(1.3, 2.0)),
         gamma=float(rng.uniform(0.8, 1.0)),
         read_noise=float(rng.uniform(0.005, 0.015)),
         photons=float(rng.uniform(300.0, 900.0)),
@@ -63,6 +65,11 @@ def acquire(
     fov = field_mask(size)
     jj, ii = np.meshgrid(np.linspace(-1, 1, size), np.linspace(-1, 1, size))
     light = (1.0 - cam.vignetting * np.clip(np.hypot(jj, ii) / 0.95, 0, 1) ** 2.5) * (1.0 + cam.gradient * jj)
+    # the photographer holds the gain set on the brightest transit frame through the transit, then raises
+    # it for the dimmer late frames, at most by gain_cap (so late frames stay darker, §2.2)
+    levels = np.percentile(frames[:, fov][:, ::97], 99.5, axis=1)
+    k_peak = int(np.argmax(levels))
+    g_peak = cam.gain_target / max(float(levels[k_peak]), 1e-6)
     shift = np.zeros(2)
     angle = 0.0
     out = np.zeros(frames.shape, np.uint8)
@@ -73,19 +80,27 @@ def acquire(
         f = f + cam.haze * float(f[fov].mean())
         f = f * light
         if motion and k > 0:  # eye motion: a bounded random walk of translation and rotation
-            shift = np.clip(shift + rng.normal(0, cam.motion_px * scale, 2), -4 * scale, 4 * scale)
+            shift = np.clip(shift + rng.normal(0, cam.motion_px * scale, 2), -1.5 * scale, 1.5 * scale)
             angle = float(np.clip(angle + rng.normal(0, cam.rotation_deg), -1.0, 1.0))
             f = _affine(f, shift, angle)
-        p = float(np.percentile(f[fov][::7], 99.5))
-        gain = min(cam.gain_target / max(p, 1e-6), cam.gain_cap)
+        if k <= k_peak:
+            gain = g_peak
+        else:
+            p = float(np.percentile(f[fov][::7], 99.5))
+            gain = min(cam.gain_target / max(p, 1e-6), cam.gain_cap * g_peak)
         g = np.clip(f * gain, 0, None) ** cam.gamma
         noisy = g + np.sqrt(g / cam.photons) * rng.standard_normal(g.shape, np.float32)
         noisy += cam.read_noise * rng.standard_normal(g.shape, np.float32)
         u8 = np.clip(np.round(noisy * 255.0), 0, 255).astype(np.uint8)
         u8[~fov] = 0
         out[k] = u8
-        records.append({"shift_px": [round(float(x), 3) for x in shift], "rotation_deg": round(angle, 4),
-                        "gain": round(float(gain), 4)})
+        records.append(
+            {
+                "shift_px": [round(float(x), 3) for x in shift],
+                "rotation_deg": round(angle, 4),
+                "gain": round(float(gain), 4),
+            }
+        )
     return out, records
 
 

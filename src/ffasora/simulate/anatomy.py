@@ -84,7 +84,9 @@ def build_anatomy(
     faz_r = rng.uniform(0.22, 0.3) * faz_scale
     aspect = rng.uniform(1.05, 1.15)  # slightly vertical ellipse
     # the trees get their own stream drawn before any size-dependent noise: same vessels at every size
-    trees = grow_trees(np.random.default_rng(rng.integers(2**63)), disc_mm, 0.475 * FIELD_MM, centre_mm, faz_r, edits)
+    trees = grow_trees(
+        np.random.default_rng(rng.integers(2**63)), disc_mm, 0.475 * FIELD_MM, centre_mm, faz_r, edits
+    )
     jj, ii = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32))
     x_mm, y_mm = (jj - fovea_px[0]) / to_px, (ii - fovea_px[1]) / to_px
     fov = np.hypot(jj - (size - 1) / 2, ii - (size - 1) / 2) <= 0.475 * size
@@ -105,7 +107,9 @@ def build_anatomy(
     # capillary bed: band-limited texture, densest in the perifoveal ring, absent in the FAZ (§2.2)
     texture = 0.55 + 0.45 * np.clip(band_noise(rng, size, max(0.45, 0.012 * to_px)), -2, 2) / 2
     ring = 1.0 + 0.5 * np.exp(-(((r_fov - faz_edge - 0.15) / 0.25) ** 2))
-    capillary = (texture * ring * (r_fov > faz_edge) * np.clip((r_fov - faz_edge) / 0.08, 0, 1)).astype(np.float32)
+    capillary = (texture * ring * (r_fov > faz_edge) * np.clip((r_fov - faz_edge) / 0.08, 0, 1)).astype(
+        np.float32
+    )
     cap_delay = _nearest_artery_delay(art, size, v_art_mm_s)
 
     lobule, n_lob = _lobules(rng, size, to_px)

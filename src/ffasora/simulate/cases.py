@@ -18,8 +18,18 @@ from ffasora.simulate.vessels import QUADRANTS, VesselEdits
 # "China tertiary FFA" default mix per eye (§3.3); "other" = disc oedema, macroaneurysm, hypertensive
 # choroidopathy, post-laser (no diagnosis code of the ontology fits, so these cases carry none)
 MIX = {
-    "DR": 0.30, "BRVO": 0.13, "CRVO": 0.05, "CSC": 0.15, "nAMD": 0.08, "myopicCNV": 0.02, "uveitis": 0.07,
-    "normal": 0.08, "dryAMD": 0.03, "RAO": 0.02, "Coats": 0.01, "other": 0.06,
+    "DR": 0.30,
+    "BRVO": 0.13,
+    "CRVO": 0.05,
+    "CSC": 0.15,
+    "nAMD": 0.08,
+    "myopicCNV": 0.02,
+    "uveitis": 0.07,
+    "normal": 0.08,
+    "dryAMD": 0.03,
+    "RAO": 0.02,
+    "Coats": 0.01,
+    "other": 0.06,
 }
 # signs that others depend on come first (NVE/IRMA/MA use the NPA border; POOL_SRD the CSC detachment)
 ORDER = ("NPA", "FAZ_ENLARGED", "CSC_LEAK", "POOL_SRD")
@@ -119,8 +129,11 @@ def _rvo(pl: _Planner, code: str, grade: str | None, out: list[Diagnosis]) -> No
         pl.add("VEIN_DILATED_TORTUOUS", sectors=sectors)
         pl.maybe(0.6, "VESSEL_WALL_STAIN")
         if grade == "ischemic" or pl.p(0.3):
-            pl.add("NPA", area_da=pl.rng.uniform(6, 15) if grade == "ischemic" else pl.rng.uniform(1, 4),
-                   sectors=sectors)
+            pl.add(
+                "NPA",
+                area_da=pl.rng.uniform(6, 15) if grade == "ischemic" else pl.rng.uniform(1, 4),
+                sectors=sectors,
+            )
         pl.maybe(0.6, "CME")
         pl.maybe(0.3, "COLLATERAL")
         pl.maybe(0.1, "NVE")
@@ -211,7 +224,9 @@ def _other_diseases(pl: _Planner, code: str, grade: str | None, out: list[Diagno
         }[str(kind)]()
 
 
-def plan_case(rng: np.random.Generator, diagnosis: str | None = None, signs: tuple[str, ...] = ()) -> CasePlan:
+def plan_case(
+    rng: np.random.Generator, diagnosis: str | None = None, signs: tuple[str, ...] = ()
+) -> CasePlan:
     """Sample (or take) a diagnosis and plan its signs; ``signs`` forces extra finding codes (single-lesion
     kinetics cases, tests). ``diagnosis`` is a code of the ontology, ``"code:grade"``, or ``"other"``."""
     if diagnosis is None:
@@ -248,7 +263,11 @@ def _edits(signs: dict[str, dict[str, Any]], rng: np.random.Generator) -> Vessel
     def quads(code: str, default: tuple[str, ...]) -> list[int]:
         return [QUADRANTS.index(s) for s in signs.get(code, {}).get("sectors", default)]
 
-    dil = {q: float(rng.uniform(1.3, 1.7)) for q in quads("VEIN_DILATED_TORTUOUS", QUADRANTS)} if "VEIN_DILATED_TORTUOUS" in signs else {}
+    dil = (
+        {q: float(rng.uniform(1.3, 1.7)) for q in quads("VEIN_DILATED_TORTUOUS", QUADRANTS)}
+        if "VEIN_DILATED_TORTUOUS" in signs
+        else {}
+    )
     tort = dict.fromkeys(dil, 1.5)
     beading = frozenset(quads("VENOUS_BEADING", QUADRANTS[:2])) if "VENOUS_BEADING" in signs else frozenset()
     cilio = bool(rng.random() < 0.2)

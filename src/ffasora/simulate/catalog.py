@@ -40,6 +40,7 @@ from ffasora.simulate.lesions import (
 )
 from ffasora.simulate.vessels import QUADRANTS
 
+VISIBLE = 0.15  # vessel weight above which a vessel pixel belongs to a vessel territory
 COUNTS = {"single": (1, 1), "few": (2, 5), "multiple": (6, 20), "numerous": (21, 80)}
 
 
@@ -96,9 +97,10 @@ def microaneurysms(ctx: Ctx, p: dict[str, Any]) -> Lesion:
 
 def macroaneurysm(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     an = ctx.an
-    cand = np.argwhere(an.art.mask & (an.art.s > 2.0) & (an.art.s < 5.0) & an.fov)
+    seen = (an.art.weight > VISIBLE) & an.fov
+    cand = np.argwhere(seen & (an.art.s > 2.0) & (an.art.s < 5.0))
     if len(cand) == 0:
-        cand = np.argwhere(an.art.mask & an.fov)
+        cand = np.argwhere(seen | an.fov)
     i, j = cand[ctx.rng.integers(len(cand))]
     c = (np.array([j, i]) - an.fovea_px) / an.to_px
     r = ctx.rng.uniform(0.12, 0.2)
@@ -130,7 +132,7 @@ def irma(ctx: Ctx, p: dict[str, Any]) -> Lesion:
 
 def _vessel_territory(ctx: Ctx, code: str, kind: str, quads: list[int], onset: float) -> Lesion:
     vm = ctx.an.vein if kind == "vein" else ctx.an.art
-    mask = vm.mask & np.isin(vm.quadrant, quads)
+    mask = (vm.weight > VISIBLE) & np.isin(vm.quadrant, quads)
     return Lesion(code, "IV" if code != "VEN_DELAY" else "DF", mask, onset, attrs={"quadrants": quads})
 
 
@@ -268,7 +270,7 @@ def disc_leak(ctx: Ctx, p: dict[str, Any]) -> Lesion:
 
 def vessel_wall_stain(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     an, rng = ctx.an, ctx.rng
-    vein = an.vein.mask & (an.vein.s > 1.5)
+    vein = (an.vein.weight > VISIBLE) & (an.vein.s > 1.5)
     seg = np.zeros_like(vein)
     for _ in range(int(rng.integers(2, 6))):
         q = int(rng.integers(0, 4))
@@ -297,7 +299,9 @@ def cme(ctx: Ctx, p: dict[str, Any]) -> Lesion:
         petals = np.maximum(petals, ellipse(an, c, 0.45 * r_out, 0.14 * r_out, ang))
     comp = petals > 0.5
     onset = max(180.0, ctx.t_ar + 160.0) + rng.uniform(0, 60)  # CME fills late (>= 3 min, §6.3)
-    front = np.where(comp, onset + 60.0 * np.clip(an.dist_mm((0, 0)) / r_out, 0, 1), np.inf).astype(np.float32)
+    front = np.where(comp, onset + 60.0 * np.clip(an.dist_mm((0, 0)) / r_out, 0, 1), np.inf).astype(
+        np.float32
+    )
     les = Lesion("CME", "PL", comp, onset)
     les.pools.append(Pool(comp, front, 0.9, 0.03, RETINA))
     return les
@@ -315,7 +319,9 @@ def _srd(ctx: Ctx, c_leak: np.ndarray) -> np.ndarray:
 
 def csc_leak(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     rng = ctx.rng
-    sector = rng.choice(["superonasal", "inferonasal", "superotemporal", "inferotemporal"], p=[0.38, 0.24, 0.22, 0.16])
+    sector = rng.choice(
+        ["superonasal", "inferonasal", "superotemporal", "inferotemporal"], p=[0.38, 0.24, 0.22, 0.16]
+    )
     c = sector_point(rng, str(sector), 0.5, 1.5)
     comp = _srd(ctx, c)
     ctx.state["srd"], ctx.state["csc_point"] = comp, c
@@ -338,7 +344,7 @@ def csc_leak(ctx: Ctx, p: dict[str, Any]) -> Lesion:
 def pool_srd(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     comp = ctx.state.get("srd")
     c = ctx.state.get("csc_point")
-    if comp is None:
+    if comp is None or c is None:
         c = sector_point(ctx.rng, "superonasal", 0.5, 1.5)
         comp = _srd(ctx, c)
     onset = max(40.0, ctx.t_ar + 30.0)
@@ -470,17 +476,17 @@ def laser_scars(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     pts = np.stack([gx.ravel(), gy.ravel()], 1) + rng.normal(0, 0.03, (gx.size, 2))
     r = np.hypot(*pts.T)
     disc_d = np.hypot(*(pts - an.disc_mm).T)
-    if subtype == "PRP":  # beyond the arcades, sparing the disc
-        keep = (r > 4.2) & (disc_d > 1.8)
-    else:
-        keep = (r > 0.6) & (r < 1.8)
+    # PRP lies beyond the arcades sparing the disc; grid/focal burns sit in the macula sparing the FAZ
+    keep = (r > 4.2) & (disc_d > 1.8) if subtype == "PRP" else (r > 0.6) & (r < 1.8)
     keep &= rng.random(len(pts)) < 0.8
     pts = pts[keep]
     burn = 0.12 if subtype == "PRP" else 0.04
     core = np.clip(dots(an, pts, burn * 0.5) * 1.0, 0, 1)
     spot = np.clip(dots(an, pts, burn) * 1.3, 0, 1)
     rim = np.clip(spot - core, 0, 1)
-    les = Lesion("LASER_SCARS", "WD", spot > 0.3, ctx.t_ar - 1.0, subtype=subtype, attrs={"count": int(keep.sum())})
+    les = Lesion(
+        "LASER_SCARS", "WD", spot > 0.3, ctx.t_ar - 1.0, subtype=subtype, attrs={"count": int(keep.sum())}
+    )
     les.block[SUB] = 1.0 - 0.7 * core  # pigmented centre
     les.window = rim
     les.additive.append(Additive(spot * 0.4, "stain", max(60.0, ctx.t_ar + 60.0), SUB, rate=0.02))

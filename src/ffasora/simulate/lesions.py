@@ -94,7 +94,9 @@ class Lesion:
 # ----------------------------------------------------------------------------------------------- shapes
 
 
-def ellipse(an: Anatomy, c: np.ndarray, a: float, b: float, angle: float = 0.0, soft_mm: float = 0.03) -> np.ndarray:
+def ellipse(
+    an: Anatomy, c: np.ndarray, a: float, b: float, angle: float = 0.0, soft_mm: float = 0.03
+) -> np.ndarray:
     """Soft-edged ellipse (H, W) float32, semi-axes a, b mm, rotated by ``angle`` rad."""
     dx, dy = an.x_mm - c[0], an.y_mm - c[1]
     ca, sa = np.cos(angle), np.sin(angle)
@@ -104,7 +106,9 @@ def ellipse(an: Anatomy, c: np.ndarray, a: float, b: float, angle: float = 0.0, 
     return np.clip((1.0 - rho) / soft + 0.5, 0, 1).astype(np.float32)
 
 
-def blob(an: Anatomy, rng: np.random.Generator, c: np.ndarray, radius: float, rough: float = 0.3) -> np.ndarray:
+def blob(
+    an: Anatomy, rng: np.random.Generator, c: np.ndarray, radius: float, rough: float = 0.3
+) -> np.ndarray:
     """Irregular blob (H, W) bool: an ellipse whose radius is modulated by smooth noise."""
     noise = band_noise(rng, an.size, max(1.0, 0.4 * radius * an.to_px))
     a = radius * rng.uniform(0.8, 1.25)
@@ -141,7 +145,9 @@ def sector_point(
     return polar((0.0, 0.0), rng.uniform(r_lo, r_hi), angle)
 
 
-def random_points(rng: np.random.Generator, n: int, r_lo: float, r_hi: float, temporal_bias: float = 0.0) -> np.ndarray:
+def random_points(
+    rng: np.random.Generator, n: int, r_lo: float, r_hi: float, temporal_bias: float = 0.0
+) -> np.ndarray:
     """n points in an annulus about the fovea (mm), optionally denser temporally (x < 0)."""
     r = np.sqrt(rng.uniform(r_lo**2, r_hi**2, n))
     a = rng.uniform(0, 2 * np.pi, n)
@@ -166,7 +172,9 @@ def tuft(an: Anatomy, rng: np.random.Generator, c: np.ndarray, radius: float, lo
     return np.clip(ndimage.gaussian_filter(img, 0.5) * 2.5, 0, 1).astype(np.float32)
 
 
-def random_curve(an: Anatomy, rng: np.random.Generator, start: np.ndarray, length: float, wiggle: float) -> np.ndarray:
+def random_curve(
+    an: Anatomy, rng: np.random.Generator, start: np.ndarray, length: float, wiggle: float
+) -> np.ndarray:
     """A thin tortuous segment (H, W) float32 (IRMA, collaterals, telangiectatic capillaries)."""
     n = max(8, int(length / 0.02))
     heading = rng.uniform(0, 2 * np.pi) + np.cumsum(rng.normal(0, wiggle, n))
@@ -188,12 +196,18 @@ def front_from_point(an: Anatomy, c: np.ndarray, onset: float, r0: float, c_mm_s
     return (onset + (d / c_mm_sqrt_s) ** 2).astype(np.float32)
 
 
-def smokestack_front(an: Anatomy, c: np.ndarray, top_y: float, onset: float, v_up_mm_s: float, width: float) -> np.ndarray:
+def smokestack_front(
+    an: Anatomy, c: np.ndarray, top_y: float, onset: float, v_up_mm_s: float, width: float
+) -> np.ndarray:
     """Smokestack front: a plume rising (image -y) at v_up, then spreading sideways under the top (§6.3)."""
     rise = np.maximum(c[1] - an.y_mm, 0.0)
     plume = (np.abs(an.x_mm - c[0]) < width) & (an.y_mm <= c[1] + 0.05)
     t_top = onset + max(c[1] - top_y, 0.0) / v_up_mm_s
-    lateral = t_top + np.abs(an.x_mm - c[0]) / (v_up_mm_s * 0.7) + np.maximum(an.y_mm - top_y, 0.0) / (v_up_mm_s * 0.4)
+    lateral = (
+        t_top
+        + np.abs(an.x_mm - c[0]) / (v_up_mm_s * 0.7)
+        + np.maximum(an.y_mm - top_y, 0.0) / (v_up_mm_s * 0.4)
+    )
     front = np.where(plume, onset + rise / v_up_mm_s, lateral)
     below = an.y_mm > c[1] + 0.05
     front = np.where(below, lateral + (an.y_mm - c[1]) / (v_up_mm_s * 0.3), front)

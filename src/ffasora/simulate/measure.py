@@ -18,7 +18,15 @@ from ffasora.simulate.kinetics import Timing, phase_of
 from ffasora.simulate.lesions import Lesion, dd_area
 
 COUNTED = {"MA", "HEME_BLOCK", "DRUSEN", "LEAK_FOCAL", "LASER_SCARS", "PINPOINT_LEAKS", "PIGMENT_BLOCK"}
-AREA_DA = {"NPA", "LEAK_DIFFUSE", "WINDOW_DEFECT", "CNV_CLASSIC", "CNV_OCCULT", "STAIN_SCAR", "CAPILLARY_LEAK"}
+AREA_DA = {
+    "NPA",
+    "LEAK_DIFFUSE",
+    "WINDOW_DEFECT",
+    "CNV_CLASSIC",
+    "CNV_OCCULT",
+    "STAIN_SCAR",
+    "CAPILLARY_LEAK",
+}
 SIZE_DD = {"POOL_SRD", "POOL_PED", "NVE", "NVD"}
 SECTOR_NAMES = ("superotemporal", "inferotemporal", "superonasal", "inferonasal")
 NEGATIVE_POOL = ("NVD", "NVE", "DISC_LEAK", "LEAK_FOCAL", "NPA", "CNV_CLASSIC", "CME", "POOL_SRD", "MA")
@@ -120,16 +128,28 @@ def measure_findings(
 ) -> tuple[Findings, list[bool]]:
     """Findings of the rendered case and, per lesion, whether it was visible (and so reported)."""
     shown = [bool(visible(an, les).sum() >= min_pixels(an.size)) for les in lesions]
-    present = tuple(describe(an, timing, les, visible(an, les)) for les, ok in zip(lesions, shown, strict=True) if ok)
+    present = tuple(
+        describe(an, timing, les, visible(an, les)) for les, ok in zip(lesions, shown, strict=True) if ok
+    )
     codes = {f.code for f in present}
     if not present:
         present = (Finding("NORMAL"),)
     candidates = [c for c in NEGATIVE_POOL if c not in codes]
     k = int(rng.integers(1, 4)) if candidates else 0
-    absent = frozenset(str(c) for c in rng.choice(candidates, size=min(k, len(candidates)), replace=False)) if k else frozenset()
-    delays = [float(les.attrs.get("delay_s", 0.0)) for les, ok in zip(lesions, shown, strict=True) if ok and les.code == "ART_DELAY"]
+    absent = (
+        frozenset(str(c) for c in rng.choice(candidates, size=min(k, len(candidates)), replace=False))
+        if k
+        else frozenset()
+    )
+    delays = [
+        float(les.attrs.get("delay_s", 0.0))
+        for les, ok in zip(lesions, shown, strict=True)
+        if ok and les.code == "ART_DELAY"
+    ]
     arm = timing.arm_retina_s + (max(delays) if delays else 0.0)
-    return Findings(eye=eye, present=present, absent=absent, diagnoses=tuple(diagnoses), arm_retina_s=round(arm, 1)), shown
+    return Findings(
+        eye=eye, present=present, absent=absent, diagnoses=tuple(diagnoses), arm_retina_s=round(arm, 1)
+    ), shown
 
 
 def lesion_meta(les: Lesion) -> dict[str, Any]:
@@ -139,13 +159,31 @@ def lesion_meta(les: Lesion) -> dict[str, Any]:
         "kinetic_class": les.kinetic_class,
         "onset_s": round(float(les.onset_s), 3),
         "subtype": les.subtype,
-        "leaks": [{"onset_s": round(lk.onset_s, 3), "amp": lk.amp, "rate": lk.rate, "sigma0_mm": lk.sigma0_mm,
-                   "D_mm2_per_min": round(lk.d_mm2_min, 4), "depth": lk.depth} for lk in les.leaks],
-        "pools": [{"amp": p.amp, "rate": p.rate, "depth": p.depth,
-                   "front_start_s": round(float(p.front_s.min()), 3)} for p in les.pools],
+        "leaks": [
+            {
+                "onset_s": round(lk.onset_s, 3),
+                "amp": lk.amp,
+                "rate": lk.rate,
+                "sigma0_mm": lk.sigma0_mm,
+                "D_mm2_per_min": round(lk.d_mm2_min, 4),
+                "depth": lk.depth,
+            }
+            for lk in les.leaks
+        ],
+        "pools": [
+            {
+                "amp": p.amp,
+                "rate": p.rate,
+                "depth": p.depth,
+                "front_start_s": round(float(p.front_s.min()), 3),
+            }
+            for p in les.pools
+        ],
         "blocks": sorted(les.block),
         "window": les.window is not None,
-        "delay": None if les.delay is None else {
+        "delay": None
+        if les.delay is None
+        else {
             "art": {str(k): round(v, 3) for k, v in les.delay.art.items()},
             "vein": {str(k): round(v, 3) for k, v in les.delay.vein.items()},
             "choroid": les.delay.lobules is not None,

@@ -20,10 +20,10 @@ from ffasora.simulate.lesions import INTRA, PRE, RETINA, SUB, Leak, Lesion
 from ffasora.simulate.vessels import CILIORETINAL
 
 T_WD = 0.9  # RPE transmission inside a window defect (§6.3)
-CAP_GAIN = 0.22  # retinal capillary bed relative to a large vessel at the same dye level
-V_CC = 1.0  # choriocapillaris weight; the RPE transmission scales it down to a background glow
-STROMA_GAIN = 0.55  # late choroidal/scleral staining relative to the choroid's first-pass peak
-VESSEL_SHADOW = 0.8  # a blood column hides the capillaries and choroid behind it (dark vessels in the flush)
+CAP_GAIN = 0.16  # retinal capillary bed relative to a large vessel at the same dye level
+V_CC = 0.75  # choriocapillaris weight; the RPE transmission scales it down to a background glow
+STROMA_GAIN = 0.3  # late choroidal/scleral staining relative to the choroid's first-pass peak
+VESSEL_SHADOW = 0.9  # a blood column hides the capillaries and choroid behind it (dark vessels in the flush)
 NPA_VEIL = 0.6  # NPA reads dark throughout (§3.1): the ischaemic inner retina also dims what lies behind
 SIGMA_LEVELS = 7  # pre-blurred leak profiles per leak, interpolated in log σ
 
@@ -120,8 +120,14 @@ def build_scene(an: Anatomy, timing: Timing, lesions: list[Lesion], rng: np.rand
     art_arrival[cilio] = t_ar - 0.5 * timing.choroid_lead_s + art_s[cilio] / timing.v_art_mm_s
     # drainage region R: veins wait for their region's mean arterial delay t_R, the AV passage, then fill
     # from the small upstream tributaries towards the disc (v_vein), plus any occlusion delay (§6.3)
-    t_r = np.array([float(np.mean((an.art.s[(an.art.quadrant == q) & an.art.mask]) / timing.v_art_mm_s))
-                    if np.any((an.art.quadrant == q) & an.art.mask) else 0.5 for q in range(5)])
+    t_r = np.array(
+        [
+            float(np.mean((an.art.s[(an.art.quadrant == q) & an.art.mask]) / timing.v_art_mm_s))
+            if np.any((an.art.quadrant == q) & an.art.mask)
+            else 0.5
+            for q in range(5)
+        ]
+    )
     t_r = t_r + art_delay
     vein_w = an.vein.weight * ~(prune & (an.vein.radius < 0.025))
     vein_idx = np.flatnonzero(vein_w > 0.02)
@@ -138,14 +144,25 @@ def build_scene(an: Anatomy, timing: Timing, lesions: list[Lesion], rng: np.rand
     npa_veil = 1.0 - (1.0 - NPA_VEIL) * ndimage.gaussian_filter(prune.astype(np.float32), 1.0)
     tau[INTRA] = tau[INTRA] * (1.0 - VESSEL_SHADOW * np.maximum(art_w, vein_w)).astype(np.float32)
     scene = Scene(
-        an=an, timing=timing, curves=curves, lesions=lesions,
-        art_idx=art_idx, art_w=art_w.ravel()[art_idx], art_arrival=art_arrival.astype(np.float32),
-        art_s=art_s, art_boxcar=boxcar[np.clip(aq, 0, 4)] & ~cilio,
-        vein_idx=vein_idx, vein_w=vein_w.ravel()[vein_idx], vein_arrival=vein_arrival.astype(np.float32),
-        vein_wall=(u**3).astype(np.float32),
-        cap_w=(CAP_GAIN * cap * npa_veil).astype(np.float32), cap_arrival=cap_arrival.astype(np.float32),
-        lob_arrival=lob_arrival.astype(np.float32), lob_gain=lob_gain,
-        chor_w=(rpe_eff * an.choroid_texture * npa_veil).astype(np.float32), tau=tau,
+        an=an,
+        timing=timing,
+        curves=curves,
+        lesions=lesions,
+        art_idx=art_idx,
+        art_w=art_w.ravel()[art_idx],
+        art_arrival=art_arrival.astype(np.float32),
+        art_s=art_s,
+        art_boxcar=boxcar[np.clip(aq, 0, 4)] & ~cilio,
+        vein_idx=vein_idx,
+        vein_w=vein_w.ravel()[vein_idx],
+        vein_arrival=vein_arrival.astype(np.float32),
+        vein_wall=(u**2).astype(np.float32),
+        cap_w=(CAP_GAIN * cap * npa_veil).astype(np.float32),
+        cap_arrival=cap_arrival.astype(np.float32),
+        lob_arrival=lob_arrival.astype(np.float32),
+        lob_gain=lob_gain,
+        chor_w=(rpe_eff * an.choroid_texture * npa_veil).astype(np.float32),
+        tau=tau,
         lobule_small=an.lobule[:: max(1, an.size // 128), :: max(1, an.size // 128)],
     )
     scene.leaks = [_leak_layer(an, k, lk) for k, les in enumerate(lesions) for lk in les.leaks]
@@ -161,11 +178,16 @@ def _leak_layer(an: Anatomy, lesion: int, leak: Leak) -> LeakLayer:
     rows, cols = np.nonzero(leak.source > 0.02)
     if len(rows) == 0:
         rows, cols = np.array([0]), np.array([0])
-    box = (slice(max(rows.min() - pad, 0), rows.max() + pad + 1), slice(max(cols.min() - pad, 0), cols.max() + pad + 1))
+    box = (
+        slice(max(rows.min() - pad, 0), rows.max() + pad + 1),
+        slice(max(cols.min() - pad, 0), cols.max() + pad + 1),
+    )
     crop = leak.source[box]
     profiles = np.stack([ndimage.gaussian_filter(crop, s, mode="constant") for s in sigmas])
     # each level normalised to peak 1 and accumulated over σ: spreading dye never dims a pixel it reached
-    profiles = np.maximum.accumulate(profiles / np.maximum(profiles.max(axis=(1, 2), keepdims=True), 1e-6), axis=0)
+    profiles = np.maximum.accumulate(
+        profiles / np.maximum(profiles.max(axis=(1, 2), keepdims=True), 1e-6), axis=0
+    )
     return LeakLayer(lesion, leak, box, sigmas, profiles.astype(np.float32))
 
 
@@ -193,11 +215,15 @@ def render_frame(scene: Scene, t: float) -> tuple[np.ndarray, dict[int, np.ndarr
     retina[scene.art_idx] += a
     v_t = t - scene.vein_arrival
     wall = scene.vein_wall
-    retina[scene.vein_idx] += scene.vein_w * (wall * c.at("vein", v_t) + (1 - wall) * c.at("vein", v_t - tm.lam_lag_s))
-    retina = retina.reshape(h, w)
+    retina[scene.vein_idx] += scene.vein_w * (
+        wall * c.at("vein", v_t) + (1 - wall) * c.at("vein", v_t - tm.lam_lag_s)
+    )
+    image = retina.reshape(h, w)
     # disc: deep blush with the choroid, capillaries with the arteries, late rim stain (§6.3 Disc)
-    retina += an.disc * (0.15 * c.at("chor", t - scene.choroid_start) + 0.35 * c.at("cap", t - tm.arm_retina_s))
-    retina += 0.25 * an.disc_rim * fill(scene, t, tm.arm_retina_s + 20.0, 0.02)
+    image += an.disc * (
+        0.15 * c.at("chor", t - scene.choroid_start) + 0.35 * c.at("cap", t - tm.arm_retina_s)
+    )
+    image += 0.25 * an.disc_rim * fill(scene, t, tm.arm_retina_s + 20.0, 0.02)
     cap = scene.cap_w * c.at("cap", t - scene.cap_arrival)
     lob = scene.lob_gain * V_CC * c.at("chor", t - scene.lob_arrival)
     # once every lobule has filled their values agree; the per-lobule map only matters during the flush
@@ -211,20 +237,20 @@ def render_frame(scene: Scene, t: float) -> tuple[np.ndarray, dict[int, np.ndarr
                 v = add.weight * fill(scene, t, add.arrival_s, add.rate)
             else:
                 v = add.weight * c.at(add.curve, t - add.arrival_s)
-            (retina if add.depth == RETINA else sub).__iadd__(v.astype(np.float32))
+            (image if add.depth == RETINA else sub).__iadd__(v.astype(np.float32))
         for pool in les.pools:
-            v = pool.amp * fill(scene, t, float(pool.front_s.min()), pool.rate)
-            layer = (v * np.clip((t - pool.front_s) / 5.0, 0, 1) * pool.compartment).astype(np.float32)
-            (retina if pool.depth == RETINA else sub).__iadd__(layer)
+            amount = pool.amp * fill(scene, t, float(pool.front_s.min()), pool.rate)
+            layer = (amount * np.clip((t - pool.front_s) / 5.0, 0, 1) * pool.compartment).astype(np.float32)
+            (image if pool.depth == RETINA else sub).__iadd__(layer)
             layers[k] = np.maximum(layers.get(k, 0), layer)
     for ll in scene.leaks:
         layer = _leak_at(scene, ll, t)
-        target = retina if ll.leak.depth == RETINA else sub
+        target = image if ll.leak.depth == RETINA else sub
         target[ll.box] += layer
         full = np.zeros((h, w), np.float32)
         full[ll.box] = layer
         layers[ll.lesion] = np.maximum(layers.get(ll.lesion, 0), full)
-    frame = scene.tau[PRE] * (retina + scene.tau[INTRA] * (cap + scene.tau[SUB] * (chor + sub)))
+    frame = scene.tau[PRE] * (image + scene.tau[INTRA] * (cap + scene.tau[SUB] * (chor + sub)))
     return np.maximum(frame, 0.0).astype(np.float32), layers
 
 

@@ -48,7 +48,9 @@ class Trees:
         return [p for p in self.lines if p.kind == kind]
 
 
-def _arcade(rng: np.random.Generator, disc: np.ndarray, superior: bool, offset: float, phase: float) -> np.ndarray:
+def _arcade(
+    rng: np.random.Generator, disc: np.ndarray, superior: bool, offset: float, phase: float
+) -> np.ndarray:
     """Temporal arcade path (N, 2): polar sweep round the fovea from the disc to beyond the field edge."""
     d_disc = float(np.hypot(*disc))
     phi0 = float(np.arctan2(-disc[1], disc[0]))  # angle of the disc seen from the fovea (y up positive)
@@ -60,10 +62,10 @@ def _arcade(rng: np.random.Generator, disc: np.ndarray, superior: bool, offset: 
     half = np.pi / 2
     with np.errstate(invalid="ignore"):  # np.where evaluates both branches
         r = np.where(
-        a < half,
-        r_arc + (d_disc - r_arc) * np.clip((half - a) / max(half - abs(phi0), 1e-3), 0, 1) ** 2,
-        r_arc + (r_end - r_arc) * ((a - half) / (phi_end - half)) ** 1.5,
-    )
+            a < half,
+            r_arc + (d_disc - r_arc) * np.clip((half - a) / max(half - abs(phi0), 1e-3), 0, 1) ** 2,
+            r_arc + (r_end - r_arc) * ((a - half) / (phi_end - half)) ** 1.5,
+        )
     # artery and vein of a pair wander about each other: a sinusoid larger than its mean makes them cross
     r = r + offset + 0.3 * np.sin(2.2 * a + phase) * np.clip(a / 0.6, 0, 1)
     xy = np.stack([r * np.cos(phi), -r * np.sin(phi)], axis=1)
@@ -93,7 +95,9 @@ def _tortuous(rng: np.random.Generator, xy: np.ndarray, amp: float) -> np.ndarra
     n = np.stack([-d[:, 1], d[:, 0]], axis=1) / np.maximum(np.hypot(*d.T), 1e-9)[:, None]
     s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
     w1, w2 = rng.uniform(0.6, 1.5), rng.uniform(1.8, 3.5)
-    wave = 0.6 * np.sin(2 * np.pi * s / w1 + rng.uniform(0, 6.3)) + 0.6 * np.sin(2 * np.pi * s / w2 + rng.uniform(0, 6.3))
+    wave = 0.6 * np.sin(2 * np.pi * s / w1 + rng.uniform(0, 6.3)) + 0.6 * np.sin(
+        2 * np.pi * s / w2 + rng.uniform(0, 6.3)
+    )
     w = amp * wave * np.clip(s / 0.3, 0, 1)
     return xy + n * w[:, None]
 
@@ -106,8 +110,17 @@ class _Grower:
     def inside(self, xy: np.ndarray) -> np.ndarray:
         return np.hypot(*(xy - self.centre).T) < self.fov + 0.4
 
-    def add(self, xy: np.ndarray, r0: float, s0: float, kind: int, quad: int, taper: float, depth: int,
-            edits: VesselEdits) -> None:
+    def add(
+        self,
+        xy: np.ndarray,
+        r0: float,
+        s0: float,
+        kind: int,
+        quad: int,
+        taper: float,
+        depth: int,
+        edits: VesselEdits,
+    ) -> None:
         xy = _resample(xy, 0.04)
         if len(xy) < 3:
             return
@@ -132,8 +145,17 @@ class _Grower:
         for i, rc in children:
             self.branch(xy, s, i, rc, kind, quad, depth + 1, edits)
 
-    def branch(self, xy: np.ndarray, s: np.ndarray, i: int, rc: float, kind: int, quad: int, depth: int,
-               edits: VesselEdits) -> None:
+    def branch(
+        self,
+        xy: np.ndarray,
+        s: np.ndarray,
+        i: int,
+        rc: float,
+        kind: int,
+        quad: int,
+        depth: int,
+        edits: VesselEdits,
+    ) -> None:
         rng = self.rng
         j = min(i + 1, len(xy) - 1)
         d = xy[j] - xy[max(i - 1, 0)]
@@ -233,7 +255,7 @@ def rasterise(lines: list[Polyline], size: int, to_px: float, origin: np.ndarray
         if not sel.any():
             continue
         _splat(out, px[sel], r_px[sel], attrs[sel], shape)
-    out.mask = out.weight > 0.3
+    out.mask = out.weight > 0.4
     return out
 
 
@@ -246,7 +268,9 @@ def _attrs_along(p: Polyline, step: float) -> np.ndarray:
     )
 
 
-def _splat(out: VesselMaps, px: np.ndarray, r_px: np.ndarray, attrs: np.ndarray, shape: tuple[int, int]) -> None:
+def _splat(
+    out: VesselMaps, px: np.ndarray, r_px: np.ndarray, attrs: np.ndarray, shape: tuple[int, int]
+) -> None:
     h, w = shape
     col, row = np.round(px[:, 0]).astype(int), np.round(px[:, 1]).astype(int)
     ok = (row >= 0) & (row < h) & (col >= 0) & (col < w)

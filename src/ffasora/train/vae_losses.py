@@ -33,7 +33,9 @@ _TRUNKS = {
 
 def _vgg_layers() -> list[tuple]:
     layers: list[tuple] = []
-    for i, block in enumerate(((3, 64, 64), (64, 128, 128), (128, 256, 256, 256), (256, 512, 512, 512), (512, 512, 512, 512))):
+    for i, block in enumerate(
+        ((3, 64, 64), (64, 128, 128), (128, 256, 256, 256), (256, 512, 512, 512), (512, 512, 512, 512))
+    ):
         if i:
             layers.append(("pool",))
         for c_in, c_out in zip(block[:-1], block[1:], strict=True):
@@ -59,10 +61,13 @@ class LPIPS(nn.Module):
             raise ValueError(f"LPIPS net {net!r}: expected one of {sorted(_TRUNKS)}")
         spec, self.taps = _TRUNKS[net]
         layers: list[nn.Module] = []
+        channels: list[int] = []  # output channels of each tapped ReLU
         for kind, *args in spec:
             if kind == "conv":
-                c_in, c_out, k, s, p = args
+                c_in, c_out, k, s, p = (int(a) for a in args)
                 layers.append(nn.Conv2d(c_in, c_out, k, stride=s, padding=p))
+                if len(layers) + 1 in self.taps:
+                    channels.append(c_out)
             elif kind == "relu":
                 layers.append(nn.ReLU())
             else:
@@ -74,7 +79,6 @@ class LPIPS(nn.Module):
         if missing:
             raise ValueError(f"{trunk_path}: not a torchvision {net} trunk; missing {sorted(missing)}")
         self.features.load_state_dict({k: state[k] for k in self.features.state_dict()})
-        channels = [self.features[i - 1].out_channels for i in self.taps]  # type: ignore[union-attr]
         weights = [torch.full((c,), 1.0 / c) for c in channels]
         if lin_path is not None:
             lin = torch.load(str(lin_path), map_location="cpu", weights_only=True)

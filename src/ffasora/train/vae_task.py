@@ -9,6 +9,7 @@ diffusers folder, or ``config.json`` + ``.ckpt``); grey FFA clips are repeated t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from ffasora.data.dataset import FFADataset
 from ffasora.models.discriminator import PatchDiscriminator3D
 from ffasora.models.vae import WFVAE, WFVAEConfig
 from ffasora.train.config import TrainConfig
-from ffasora.train.tasks import GroupSpec, StepLosses, Task
+from ffasora.train.tasks import GroupSpec, Task
 from ffasora.train.vae_losses import LPIPS, VAELossWeights, discriminator_loss, generator_loss
 
 
@@ -82,7 +83,9 @@ class VAETask(Task):
             model = WFVAE.from_pretrained(cfg.init)
             # Architecture must match; the released latent scale/shift are kept from the checkpoint.
             if replace(model.config, scale=(), shift=()) != replace(cfg.model, scale=(), shift=()):
-                raise ValueError(f"init {cfg.init}: its WF-VAE config differs from [model]; copy it into the preset")
+                raise ValueError(
+                    f"init {cfg.init}: its WF-VAE config differs from [model]; copy it into the preset"
+                )
         else:
             model = WFVAE(cfg.model)
         model.train()
@@ -103,9 +106,13 @@ class VAETask(Task):
     def _weights(self) -> VAELossWeights:
         assert self.cfg is not None
         loss = self.cfg.loss
-        return VAELossWeights(loss.kl_weight, loss.wavelet_weight, loss.perceptual_weight, loss.disc_weight, loss.disc_start)
+        return VAELossWeights(
+            loss.kl_weight, loss.wavelet_weight, loss.perceptual_weight, loss.disc_weight, loss.disc_start
+        )
 
-    def training_step(self, models: dict[str, nn.Module], batch: dict[str, Any], step: int) -> StepLosses:
+    def training_step(
+        self, models: dict[str, nn.Module], batch: dict[str, Any], step: int
+    ) -> Iterator[tuple[str, torch.Tensor]]:
         """Yields ``("model", L_G)`` on generator steps and ``("disc", L_D)`` on discriminator steps."""
         if self.cfg is None:
             raise ValueError("VAETask.training_step called before build_models")
@@ -141,9 +148,15 @@ class VAETask(Task):
         if not sheets.every or not sheets.dir or step // sheets.every <= self._sheet_slot:
             return
         self._sheet_slot = step // sheets.every
-        if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank():
+        if (
+            torch.distributed.is_available()
+            and torch.distributed.is_initialized()
+            and torch.distributed.get_rank()
+        ):
             return
-        write_sheet(x[: sheets.clips], recon[: sheets.clips].detach(), Path(sheets.dir) / f"recon_{step:07d}.png")
+        write_sheet(
+            x[: sheets.clips], recon[: sheets.clips].detach(), Path(sheets.dir) / f"recon_{step:07d}.png"
+        )
 
     def tokens_per_sample(self, cfg: VAETaskConfig) -> int | None:
         return None
