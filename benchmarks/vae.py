@@ -83,7 +83,8 @@ def child(args: argparse.Namespace) -> None:
         }[args.op]
     times, cpu = [], []
     with torch.inference_mode():
-        run()
+        for _ in range(args.warmup):
+            run()
         for _ in range(args.repeat):
             start, start_cpu = time.perf_counter(), time.process_time()
             run()
@@ -127,7 +128,7 @@ def check(args: argparse.Namespace) -> None:
 
 def spawn(args: argparse.Namespace, mode: str, impl: str, model: str, size: str, op: str) -> dict:
     cmd = [sys.executable, __file__, f"--{mode}", "--impl", impl, "--model", model, "--size", size, "--op", op,
-           "--repeat", str(args.repeat), "--threads", str(args.threads), "--enc-chunk", str(args.enc_chunk),
+           "--repeat", str(args.repeat), "--warmup", str(args.warmup), "--threads", str(args.threads), "--enc-chunk", str(args.enc_chunk),
            "--dec-chunk", str(args.dec_chunk)]  # fmt: skip
     if args.tile:
         cmd += ["--tile", str(args.tile)]

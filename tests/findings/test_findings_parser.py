@@ -80,6 +80,29 @@ ENGLISH = [
         set(),
         {Diagnosis("normal")},
     ),
+    (
+        "OD: multiple hyperfluorescent dots at the posterior pole suggestive of MAs, some leaking in late phase. "
+        "Large areas of CNP temporally (>10 DA). No NVD/NVE.",
+        "OD",
+        {"MA", "NPA"},
+        {"NVD", "NVE"},
+        set(),
+    ),
+    (
+        "Right eye FFA shows hypofluorescence due to vitreous haemorrhage inferiorly; NV at the disc leaking "
+        "profusely. Impression: PDR with vitreous haemorrhage.",
+        "OD",
+        {"HEME_BLOCK", "NVD"},
+        set(),
+        {Diagnosis("DR", "PDR")},
+    ),
+    (
+        "OS: smokestack leak superior to the fovea with SRD. Impression: CSCR.",
+        "OS",
+        {"CSC_LEAK", "POOL_SRD"},
+        set(),
+        {Diagnosis("CSC")},
+    ),
 ]
 
 CHINESE = [
@@ -136,6 +159,34 @@ CHINESE = [
         {"CME", "LEAK_DIFFUSE"},
         {Diagnosis("DR", "PDR")},
     ),
+    (
+        "左眼：臂-视网膜循环时间16.5秒，动脉充盈迟缓，可见动脉节段状充盈。晚期未见渗漏。诊断：左眼视网膜中央动脉阻塞。",
+        "OS",
+        {"ART_DELAY"},
+        {"LEAK_FOCAL", "LEAK_DIFFUSE"},
+        {Diagnosis("RAO", "central")},
+    ),
+    (
+        "右眼：造影早期视盘表面见新生血管，晚期荧光素渗漏明显；中周部大片毛细血管无灌注区，并见激光斑。诊断：右眼PDR，PRP术后。",
+        "OD",
+        {"NVD", "NPA", "LASER_SCARS"},
+        set(),
+        {Diagnosis("DR", "PDR")},
+    ),
+    (
+        "左眼：后极部可见少许点状强荧光，考虑微血管瘤；黄斑区可见硬性渗出遮蔽荧光。未见无灌注区及新生血管。诊断：左眼中度NPDR。",
+        "OS",
+        {"MA", "EXUDATE_BLOCK"},
+        {"NPA", "NVD", "NVE"},
+        {Diagnosis("DR", "moderate_NPDR")},
+    ),
+    (
+        "右眼：黄斑区见强荧光渗漏，晚期呈花瓣状积存，未见视盘渗漏。提示黄斑囊样水肿",
+        "OD",
+        {"CME"},
+        {"DISC_LEAK"},
+        set(),
+    ),
 ]
 
 
@@ -166,6 +217,10 @@ def test_free_text_attributes() -> None:
     assert parse_report(CHINESE[1][0]).present[0].subtype == "ink_blot"
     assert {x.code: x for x in parse_report(CHINESE[1][0]).present}["POOL_SRD"].extent == Extent(2.0, "DD")
     assert {x.code: x for x in parse_report(ENGLISH[4][0]).present}["IRMA"].certainty == "suspected"
+    assert {x.code: x for x in parse_report(ENGLISH[9][0]).present}["HEME_BLOCK"].subtype == "preretinal"
+    assert parse_report(ENGLISH[10][0]).present[0].subtype == "smokestack"
+    assert {x.code: x for x in parse_report(CHINESE[8][0]).present}["NVD"].onset_phase == "early_AV"
+    assert parse_report(CHINESE[9][0]).present[0].certainty == "suspected"
 
 
 @pytest.mark.parametrize(

@@ -84,3 +84,23 @@ def test_fifty_steps_lower_the_loss(tmp_path):
     task = VAETask()
     out = task.export(WFVAE(model), cfg, tmp_path / "export", torch.float32)
     assert WFVAE.from_pretrained(out).config == model
+
+
+def test_lpips_with_a_local_trunk(tmp_path):
+    from torch import nn
+
+    from ffasora.train.vae_losses import LPIPS
+
+    torch.manual_seed(0)
+    trunk = nn.Sequential(
+        nn.Conv2d(3, 64, 11, 4, 2), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(),
+        nn.MaxPool2d(3, 2), nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(), nn.Conv2d(384, 256, 3, padding=1),
+        nn.ReLU(), nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2),
+    )  # torchvision alexnet().features layout, random weights: tests the plumbing, not the metric
+    torch.save({f"features.{k}": v for k, v in trunk.state_dict().items()}, tmp_path / "alex.pth")
+    lpips = LPIPS(tmp_path / "alex.pth", "alex")
+    a = torch.rand(2, 3, 64, 64) * 2 - 1
+    b = (a + 0.3 * torch.randn_like(a)).clamp(-1, 1)
+    assert torch.allclose(lpips(a, a), torch.zeros(2))
+    assert (lpips(a, b) > 0).all() and lpips(a, b).shape == (2,)
+    assert [getattr(lpips, f"lin{k}").shape[1] for k in range(5)] == [64, 192, 384, 256, 256]

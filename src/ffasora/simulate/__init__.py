@@ -246,9 +246,11 @@ def _masks(
     for k, les in enumerate(lesions):
         static = les.footprint & an.fov
         if k in dynamic:
-            layer = dynamic[k]
+            box, layer = dynamic[k]
             level = 0.5 * float(layer[-1].max()) if layer[-1].max() > 0 else np.inf
-            per_frame = (layer >= level) & an.fov
+            per_frame = np.zeros((len(layer), *an.fov.shape), bool)
+            per_frame[(slice(None), *box)] = layer >= level
+            per_frame &= an.fov
             static = static | per_frame[-1]
             masks[f"lesion_{les.code}_t"] = per_frame[pick]
         if les.pools:

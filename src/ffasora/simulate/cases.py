@@ -268,7 +268,7 @@ def _edits(signs: dict[str, dict[str, Any]], rng: np.random.Generator) -> Vessel
         if "VEIN_DILATED_TORTUOUS" in signs
         else {}
     )
-    tort = dict.fromkeys(dil, 1.5)
+    tort = dict.fromkeys(dil, 0.6)
     beading = frozenset(quads("VENOUS_BEADING", QUADRANTS[:2])) if "VENOUS_BEADING" in signs else frozenset()
     cilio = bool(rng.random() < 0.2)
     return VesselEdits(vein_dilation=dil, vein_tortuosity=tort, beading=beading, cilioretinal=cilio)

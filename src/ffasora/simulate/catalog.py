@@ -297,13 +297,14 @@ def cme(ctx: Ctx, p: dict[str, Any]) -> Lesion:
         ang = 2 * np.pi * k / n + rng.normal(0, 0.1)
         c = polar((0, 0), ctx.an.faz_radius_mm + 0.45 * r_out, ang)
         petals = np.maximum(petals, ellipse(an, c, 0.45 * r_out, 0.14 * r_out, ang))
-    comp = petals > 0.5
+    comp = petals > 0.15
+    petals = ndimage.gaussian_filter(petals, max(0.6, ctx.px(0.05))) * (0.7 + 0.3 * band_noise(rng, an.size, 1.0).clip(-1, 1))
     onset = max(180.0, ctx.t_ar + 160.0) + rng.uniform(0, 60)  # CME fills late (>= 3 min, §6.3)
     front = np.where(comp, onset + 60.0 * np.clip(an.dist_mm((0, 0)) / r_out, 0, 1), np.inf).astype(
         np.float32
     )
     les = Lesion("CME", "PL", comp, onset)
-    les.pools.append(Pool(comp, front, 0.9, 0.03, RETINA))
+    les.pools.append(Pool(comp, front, 0.7, 0.03, RETINA, weight=np.clip(petals, 0, 1) * comp))
     return les
 
 

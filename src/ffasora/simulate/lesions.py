@@ -61,6 +61,7 @@ class Pool:
     amp: float
     rate: float
     depth: str = SUB
+    weight: np.ndarray | None = None  # soft brightness inside the compartment (petaloid cysts); 1 if None
 
 
 @dataclass

@@ -23,7 +23,7 @@ T_WD = 0.9  # RPE transmission inside a window defect (§6.3)
 CAP_GAIN = 0.16  # retinal capillary bed relative to a large vessel at the same dye level
 V_CC = 0.75  # choriocapillaris weight; the RPE transmission scales it down to a background glow
 STROMA_GAIN = 0.3  # late choroidal/scleral staining relative to the choroid's first-pass peak
-VESSEL_SHADOW = 0.9  # a blood column hides the capillaries and choroid behind it (dark vessels in the flush)
+VESSEL_SHADOW = 0.75  # a blood column hides the capillaries and choroid behind it (dark vessels in the flush)
 NPA_VEIL = 0.6  # NPA reads dark throughout (§3.1): the ischaemic inner retina also dims what lies behind
 SIGMA_LEVELS = 7  # pre-blurred leak profiles per leak, interpolated in log σ
 
@@ -70,6 +70,7 @@ class Scene:
     tau: dict[str, np.ndarray]
     lobule_small: np.ndarray  # lobule ids at quarter resolution
     leaks: list[LeakLayer] = field(default_factory=list)
+    boxes: dict[int, tuple[slice, slice]] = field(default_factory=dict)  # crop of each dynamic lesion
 
     @property
     def choroid_start(self) -> float:
@@ -166,7 +167,34 @@ def build_scene(an: Anatomy, timing: Timing, lesions: list[Lesion], rng: np.rand
         lobule_small=an.lobule[:: max(1, an.size // 128), :: max(1, an.size // 128)],
     )
     scene.leaks = [_leak_layer(an, k, lk) for k, les in enumerate(lesions) for lk in les.leaks]
+    for k, les in enumerate(lesions):
+        parts = [ll.box for ll in scene.leaks if ll.lesion == k]
+        parts += [_bbox(p.compartment) for p in les.pools]
+        if parts:
+            scene.boxes[k] = (
+                slice(min(b[0].start for b in parts), max(b[0].stop for b in parts)),
+                slice(min(b[1].start for b in parts), max(b[1].stop for b in parts)),
+            )
     return scene
+
+
+def _bbox(mask: np.ndarray) -> tuple[slice, slice]:
+    rows, cols = np.nonzero(mask)
+    if len(rows) == 0:
+        return slice(0, 1), slice(0, 1)
+    return slice(int(rows.min()), int(rows.max()) + 1), slice(int(cols.min()), int(cols.max()) + 1)
+
+
+def _add_crop(layers: dict[int, np.ndarray], scene: Scene, k: int, box: tuple[slice, slice], value: np.ndarray) -> None:
+    """Max-merge ``value`` (the crop ``box`` of the frame) into lesion k's dynamic layer crop."""
+    outer = scene.boxes[k]
+    if k not in layers:
+        layers[k] = np.zeros((outer[0].stop - outer[0].start, outer[1].stop - outer[1].start), np.float32)
+    inner = (
+        slice(box[0].start - outer[0].start, box[0].stop - outer[0].start),
+        slice(box[1].start - outer[1].start, box[1].stop - outer[1].start),
+    )
+    np.maximum(layers[k][inner], value, out=layers[k][inner])
 
 
 def _leak_layer(an: Anatomy, lesion: int, leak: Leak) -> LeakLayer:
@@ -179,8 +207,8 @@ def _leak_layer(an: Anatomy, lesion: int, leak: Leak) -> LeakLayer:
     if len(rows) == 0:
         rows, cols = np.array([0]), np.array([0])
     box = (
-        slice(max(rows.min() - pad, 0), rows.max() + pad + 1),
-        slice(max(cols.min() - pad, 0), cols.max() + pad + 1),
+        slice(max(rows.min() - pad, 0), min(rows.max() + pad + 1, an.size)),
+        slice(max(cols.min() - pad, 0), min(cols.max() + pad + 1, an.size)),
     )
     crop = leak.source[box]
     profiles = np.stack([ndimage.gaussian_filter(crop, s, mode="constant") for s in sigmas])
@@ -240,16 +268,15 @@ def render_frame(scene: Scene, t: float) -> tuple[np.ndarray, dict[int, np.ndarr
             (image if add.depth == RETINA else sub).__iadd__(v.astype(np.float32))
         for pool in les.pools:
             amount = pool.amp * fill(scene, t, float(pool.front_s.min()), pool.rate)
-            layer = (amount * np.clip((t - pool.front_s) / 5.0, 0, 1) * pool.compartment).astype(np.float32)
+            inside = pool.compartment if pool.weight is None else pool.weight
+            layer = (amount * np.clip((t - pool.front_s) / 5.0, 0, 1) * inside).astype(np.float32)
             (image if pool.depth == RETINA else sub).__iadd__(layer)
-            layers[k] = np.maximum(layers.get(k, 0), layer)
+            _add_crop(layers, scene, k, scene.boxes[k], layer[scene.boxes[k]])
     for ll in scene.leaks:
         layer = _leak_at(scene, ll, t)
         target = image if ll.leak.depth == RETINA else sub
         target[ll.box] += layer
-        full = np.zeros((h, w), np.float32)
-        full[ll.box] = layer
-        layers[ll.lesion] = np.maximum(layers.get(ll.lesion, 0), full)
+        _add_crop(layers, scene, ll.lesion, ll.box, layer)
     frame = scene.tau[PRE] * (image + scene.tau[INTRA] * (cap + scene.tau[SUB] * (chor + sub)))
     return np.maximum(frame, 0.0).astype(np.float32), layers
 
@@ -275,17 +302,20 @@ def _leak_at(scene: Scene, ll: LeakLayer, t: float) -> np.ndarray:
     return value
 
 
-def render(scene: Scene, times: np.ndarray) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """Radiometric frames (T, H, W) float32 at increasing times, and per-lesion dynamic layers (T, H, W)."""
+def render(
+    scene: Scene, times: np.ndarray
+) -> tuple[np.ndarray, dict[int, tuple[tuple[slice, slice], np.ndarray]]]:
+    """Radiometric frames (T, H, W) float32 at increasing times, and each leaking/pooling lesion's layer as
+    (crop box, (T, h, w) float32)."""
     for ll in scene.leaks:
         ll.prev = None
     frames = np.empty((len(times), scene.an.size, scene.an.size), np.float32)
-    dynamic: dict[int, list[np.ndarray]] = {}
+    dynamic = {
+        k: (box, np.zeros((len(times), box[0].stop - box[0].start, box[1].stop - box[1].start), np.float32))
+        for k, box in scene.boxes.items()
+    }
     for i, t in enumerate(times):
         frames[i], layers = render_frame(scene, float(t))
         for k, layer in layers.items():
-            dynamic.setdefault(k, [np.zeros_like(frames[0])] * i).append(layer)
-        for k in dynamic:
-            if len(dynamic[k]) < i + 1:
-                dynamic[k].append(np.zeros_like(frames[0]))
-    return frames, {k: np.stack(v) for k, v in dynamic.items()}
+            dynamic[k][1][i] = layer
+    return frames, dynamic

@@ -66,7 +66,7 @@ class LPIPS(nn.Module):
             if kind == "conv":
                 c_in, c_out, k, s, p = (int(a) for a in args)
                 layers.append(nn.Conv2d(c_in, c_out, k, stride=s, padding=p))
-                if len(layers) + 1 in self.taps:
+                if len(layers) in self.taps:  # the ReLU that follows this conv is tapped
                     channels.append(c_out)
             elif kind == "relu":
                 layers.append(nn.ReLU())
