@@ -1,7 +1,8 @@
 """Seconds per simulated case, single-threaded, at 21x256x256 and 21x512x512 (target: <= 2 s at 512).
 
 Each size runs one warm-up case and then ``--cases`` timed cases with consecutive seeds and the cohort
-disease mix, and prints mean / median / max seconds per case and a per-stage split of one case.
+disease mix, and prints mean / median / max wall seconds per case, the mean CPU seconds of this process (the
+figure to trust on a shared machine, where wall time includes waiting for a core) and a per-stage split.
 
     .venv/bin/python benchmarks/simulate.py --cases 10 --sizes 256,512
 """
@@ -42,16 +43,22 @@ def main() -> None:
     args = parser.parse_args()
     from ffasora.simulate import simulate_case
 
-    print(f"{'size':>12} {'mean s':>8} {'median s':>9} {'max s':>7}  cases={args.cases}, 21 frames, 1 thread")
+    print(
+        f"{'size':>12} {'mean s':>8} {'median s':>9} {'max s':>7} {'cpu s':>7}  cases={args.cases}, 21 frames, 1 thread"
+    )
     for size in (int(s) for s in args.sizes.split(",")):
         simulate_case(args.seed - 1, size=size, frames=21)  # warm-up (imports, caches)
-        times = []
+        times, cpu = [], []
         for k in range(args.cases):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             simulate_case(args.seed + k, size=size, frames=21)
             times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
         label = f"21x{size}x{size}"
-        print(f"{label:>12} {statistics.mean(times):8.3f} {statistics.median(times):9.3f} {max(times):7.3f}")
+        print(
+            f"{label:>12} {statistics.mean(times):8.3f} {statistics.median(times):9.3f} {max(times):7.3f}"
+            f" {statistics.mean(cpu):7.3f}"
+        )
         split = stage_split(size, args.seed)
         print("             " + ", ".join(f"{k} {v:.3f} s" for k, v in split.items()))
 

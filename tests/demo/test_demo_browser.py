@@ -34,7 +34,7 @@ def browser() -> Iterator[object]:
     for flag in (
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--window-size=1280,1100", f"--user-data-dir={profile}",
+        "--disable-dev-shm-usage", "--window-size=1280,1400", f"--user-data-dir={profile}",
         "--autoplay-policy=no-user-gesture-required",
     ):  # fmt: skip
         options.add_argument(flag)
@@ -63,8 +63,14 @@ def test_example_to_video_and_frames(browser, server) -> None:
 
     if hasattr(ffasora.findings, "parse_report"):
         wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#findings-present li.finding")))
-        present = [li.get_attribute("data-code") for li in driver.find_elements(By.CSS_SELECTOR, "#findings-present li")]
-        absent = [li.get_attribute("data-code") for li in driver.find_elements(By.CSS_SELECTOR, "#findings-absent li")]
+        present = [
+            li.get_attribute("data-code")
+            for li in driver.find_elements(By.CSS_SELECTOR, "#findings-present li")
+        ]
+        absent = [
+            li.get_attribute("data-code")
+            for li in driver.find_elements(By.CSS_SELECTOR, "#findings-absent li")
+        ]
         assert "CSC_LEAK" in present and "NVD" in absent
     else:
         wait.until(ec.text_to_be_present_in_element((By.ID, "findings-body"), "parser"))
@@ -85,6 +91,10 @@ def test_example_to_video_and_frames(browser, server) -> None:
         "return [...document.querySelectorAll('#frames img, #gif')].every(i => i.complete && i.naturalWidth === 32)"
     )
     assert loaded
+    playable = "const v = document.getElementById('video'); return v.readyState >= 1 || !document.getElementById('gif').hidden"
+    WebDriverWait(driver, 20).until(
+        lambda d: d.execute_script(playable)
+    )  # the mp4 plays, or the GIF stands in
     assert "seed 4, 2 steps" in driver.find_element(By.ID, "meta").text
     assert driver.find_element(By.ID, "progress-text").text == "done"
     assert not driver.find_element(By.ID, "generate").get_attribute("disabled")

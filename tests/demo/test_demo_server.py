@@ -81,6 +81,18 @@ def test_generation_job_writes_video_frames_and_times(client: TestClient, pipeli
     np.testing.assert_array_equal(first, expected[0])
 
 
+@pytest.mark.skipif(
+    not hasattr(ffasora.findings, "to_canonical_english"), reason="no Chinese translation yet"
+)
+def test_a_chinese_example_is_translated_for_the_english_encoder(client: TestClient) -> None:
+    chinese = next(e for e in client.get("/api/examples").json() if e["lang"] == "zh")
+    job = client.post("/api/generate", json={"report": chinese["report"], "seed": 1}).json()["job"]
+    state = _wait(client, job)
+    assert state["state"] == "done", state["error"]
+    codes = [f["code"] for f in state["result"]["findings"]["present"]]
+    assert "CSC_LEAK" in codes and state["result"]["findings"]["arm_retina_s"] == 11.0
+
+
 def test_bad_requests_and_unknown_media(client: TestClient) -> None:
     assert client.post("/api/generate", json={"report": ""}).status_code == 400
     assert client.post("/api/generate", json={"report": "late .", "seed": "x"}).status_code == 400
@@ -97,7 +109,10 @@ def test_a_failing_report_reaches_the_page_as_an_error(client: TestClient) -> No
 
 
 def test_old_jobs_are_dropped(client: TestClient) -> None:
-    jobs = [client.post("/api/generate", json={"report": "late leakage .", "seed": s}).json()["job"] for s in range(3)]
+    jobs = [
+        client.post("/api/generate", json={"report": "late leakage .", "seed": s}).json()["job"]
+        for s in range(3)
+    ]
     for job in jobs:
         _wait(client, job)
     client.post("/api/generate", json={"report": "late leakage .", "seed": 9})

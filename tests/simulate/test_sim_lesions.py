@@ -93,3 +93,29 @@ def test_display_video_shows_the_leak_growing() -> None:
     video = case.frames.astype(np.float64)
     third = len(video) // 3
     assert video[-third:, region].mean() > video[:third, region].mean()
+
+
+def _csc(subtype: str) -> tuple[np.ndarray, np.ndarray]:
+    for seed in range(40):
+        _, masks, info = radiometric_series(seed, TIMES, size=128, diagnosis="CSC:acute", signs=("CSC_LEAK",))
+        if any(f.code == "CSC_LEAK" and f.subtype == subtype for f in info["findings"].present):
+            return masks["lesion_CSC_LEAK_t"], masks["compartment_CSC_LEAK"]
+    raise AssertionError(f"no {subtype} CSC leak in 40 seeds")
+
+
+def test_csc_ink_blot_grows_about_a_fixed_point() -> None:
+    per_frame, _ = _csc("ink_blot")
+    shown = [k for k in range(len(TIMES)) if per_frame[k].sum() >= 3]
+    first, last = shown[0], shown[-1]
+    centre = [np.argwhere(per_frame[k]).mean(0) for k in (first, last)]
+    assert per_frame[last].sum() > per_frame[first].sum()
+    assert np.hypot(*(centre[1] - centre[0])) < 0.25 * np.sqrt(per_frame[last].sum())
+
+
+def test_csc_smokestack_rises_before_it_spreads() -> None:
+    per_frame, _ = _csc("smokestack")
+    shown = [k for k in range(len(TIMES)) if per_frame[k].sum() >= 2]
+    top = [np.nonzero(per_frame[k])[0].min() for k in shown]
+    width = [np.ptp(np.nonzero(per_frame[k])[1]) for k in shown]
+    assert top[-1] < top[0]  # the plume climbs (image -y)
+    assert width[0] <= 3 and width[-1] > 2 * width[0] + 2  # ... then spreads under the top

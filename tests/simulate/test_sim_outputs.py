@@ -9,6 +9,7 @@ import pytest
 
 from ffasora.findings.ontology import PHASES
 from ffasora.simulate import SAMPLERS, simulate_case
+from ffasora.simulate.anatomy import build_anatomy
 from ffasora.simulate.sampling import make_schedule
 
 
@@ -84,3 +85,23 @@ def test_metadata_is_json_ready_and_names_the_timing() -> None:
     assert {"disc_center_px", "disc_radius_px", "fovea_px"} <= set(case.anatomy)
     assert {f["code"] for f in meta["findings"]} == case.findings.codes()
     assert meta["diagnoses"][0]["code"] == "DR"
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_vessel_area_fraction_and_faz_are_anatomical(seed: int) -> None:
+    an = build_anatomy(np.random.default_rng(seed), 512)  # at 512 px, as the §2.3 figure is measured
+    vessels = ((an.art.weight > 0.3) | (an.vein.weight > 0.3)) & an.fov
+    assert 0.05 <= vessels.sum() / an.fov.sum() <= 0.16  # §2.3: about 7-14 % of the field
+    assert an.faz.any() and not (vessels & an.faz).any()  # no vessel crosses the avascular zone
+    assert an.capillary[an.faz].max() == 0.0
+
+
+def test_index_linear_frames_are_cross_fades_of_rendered_frames() -> None:
+    case = simulate_case(9, size=64, frames=21, sampler="index_linear", diagnosis="normal", motion=False)
+    assert case.source_times_s is not None
+    src = case.source_times_s
+    inside = (case.times_s >= src[0] - 1e-9) & (case.times_s <= src[-1] + 1e-9)
+    assert inside.all()
+    # FFA-Sora's standardisation: output times are linear in frame index, not in physical time
+    idx = np.linspace(0, len(src) - 1, 21)
+    np.testing.assert_allclose(case.times_s, np.interp(idx, np.arange(len(src)), src))

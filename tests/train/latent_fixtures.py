@@ -13,7 +13,12 @@ from ffasora.models.vae import WFVAE, WFVAEConfig
 
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "leakage", "at", "the", "macula", "normal",
          "disc", "late", "staining", "early", "hyperfluorescence", "no"]  # fmt: skip
-REPORTS = ["leakage at the macula .", "normal disc .", "late staining at the disc .", "early hyperfluorescence ."]
+REPORTS = [
+    "leakage at the macula .",
+    "normal disc .",
+    "late staining at the disc .",
+    "early hyperfluorescence .",
+]
 
 
 def write_videos(root: Path, n: int = 4, frames: int = 5, size: int = 32, seed: int = 0) -> Path:
@@ -25,7 +30,7 @@ def write_videos(root: Path, n: int = 4, frames: int = 5, size: int = 32, seed: 
         cx, cy = 0.25 + 0.5 * (i % 2), 0.25 + 0.5 * (i // 2 % 2)
         blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 0.02)
         curve = np.linspace(0.2, 1.0, frames) ** (1 + i)
-        video = (30 + 200 * curve[:, None, None] * blob[None] + rng.integers(0, 5, (frames, size, size)))
+        video = 30 + 200 * curve[:, None, None] * blob[None] + rng.integers(0, 5, (frames, size, size))
         record = VideoRecord(
             id=f"v{i}", patient_id=f"p{i}", eye="OD", frames=frames, height=size, width=size,
             report=REPORTS[i % len(REPORTS)], source="simulator", split="train",
@@ -58,7 +63,9 @@ def tiny_vae(seed: int = 0) -> WFVAE:
 
 
 def tiny_dit_config(text_dim: int = 32) -> DiTConfig:
-    return DiTConfig(in_channels=4, out_channels=4, num_layers=2, num_heads=2, head_dim=12, text_dim=text_dim, sparse_n=1)
+    return DiTConfig(
+        in_channels=4, out_channels=4, num_layers=2, num_heads=2, head_dim=12, text_dim=text_dim, sparse_n=1
+    )
 
 
 def tiny_dit(text_dim: int = 32) -> DiT:

@@ -31,7 +31,9 @@ def test_cache_holds_normalised_posteriors_and_report_states(parts, tmp_path: Pa
     data, bert = parts
     vae, encoder = tiny_vae(), HFTextEncoder(bert, max_tokens=64)
     seen: list[tuple[int, int]] = []
-    info = encode_dataset(data, tmp_path / "cache", vae, encoder, vae_path="vae-dir", progress=lambda *a: seen.append(a))
+    info = encode_dataset(
+        data, tmp_path / "cache", vae, encoder, vae_path="vae-dir", progress=lambda *a: seen.append(a)
+    )
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert info["complete"] and info["counts"] == {"train": 4} and info["latent_shape"] == [4, 2, 4, 4]
     assert info["vae"]["hash"] == module_hash(vae) and info["vae"]["path"] == "vae-dir"
@@ -97,6 +99,25 @@ def test_cli_latents(parts, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     info = read_cache_info(tmp_path / "cache")
     assert info["counts"] == {"train": 4} and info["text_encoder"]["spec"]["type"] == "hf"
-    assert json.loads((tmp_path / "cache" / "cache.json").read_text())["vae"]["path"] == str((tmp_path / "vae").resolve())
-    bad = CliRunner().invoke(app, ["latents", str(tmp_path / "nothing"), "--vae", str(tmp_path / "vae"), "--out", str(tmp_path / "x")])
+    assert json.loads((tmp_path / "cache" / "cache.json").read_text())["vae"]["path"] == str(
+        (tmp_path / "vae").resolve()
+    )
+    bad = CliRunner().invoke(
+        app,
+        ["latents", str(tmp_path / "nothing"), "--vae", str(tmp_path / "vae"), "--out", str(tmp_path / "x")],
+    )
     assert bad.exit_code != 0
+
+
+def test_english_preprocess_translates_only_chinese_for_english_encoders(parts) -> None:
+    import ffasora.findings
+    from ffasora.train.latents import english_preprocess
+
+    encoder = HFTextEncoder(parts[1], max_tokens=64)
+    preprocess = english_preprocess(encoder)
+    assert preprocess is not None and preprocess("late leakage .") == "late leakage ."
+    if hasattr(ffasora.findings, "to_canonical_english"):
+        chinese = "右眼：造影晚期黄斑区荧光素渗漏。"
+        assert preprocess(chinese) == ffasora.findings.to_canonical_english(chinese)
+    encoder.multilingual = True
+    assert english_preprocess(encoder) is None

@@ -16,10 +16,16 @@ def register(app: typer.Typer) -> None:
 
 
 def demo(
-    model: Path = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Pipeline folder (default: the bundled model)."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (keep 127.0.0.1 unless you mean it)."),
+    model: Path = typer.Option(
+        DEFAULT_MODEL, "--model", "-m", help="Pipeline folder (default: the bundled model)."
+    ),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to listen on (keep 127.0.0.1 unless you mean it)."
+    ),
     port: int = typer.Option(7860, "--port", help="Port to listen on."),
-    steps: int | None = typer.Option(None, "--steps", help="Sampler steps (default: the model's; fewer is faster)."),
+    steps: int | None = typer.Option(
+        None, "--steps", help="Sampler steps (default: the model's; fewer is faster)."
+    ),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, ..."),
 ) -> None:
     """Serve the teaching demo: type or pick a report, watch the synthetic angiogram and its frames."""

@@ -9,7 +9,9 @@ from typing import Any
 
 import typer
 
-pipeline_app = typer.Typer(help="Build pipeline folders (model_index.json + vae/ + dit/).", no_args_is_help=True)
+pipeline_app = typer.Typer(
+    help="Build pipeline folders (model_index.json + vae/ + dit/).", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -26,7 +28,11 @@ def _text_encoder(spec: str, max_tokens: int) -> tuple[Any, dict[str, Any]]:
     if spec == "default":
         return default_text_encoder(max_tokens=max_tokens), {"type": "default", "max_tokens": max_tokens}
     folder = Path(spec).resolve()
-    return HFTextEncoder(folder, max_tokens=max_tokens), {"type": "hf", "path": str(folder), "max_tokens": max_tokens}
+    return HFTextEncoder(folder, max_tokens=max_tokens), {
+        "type": "hf",
+        "path": str(folder),
+        "max_tokens": max_tokens,
+    }
 
 
 def latents(
@@ -34,7 +40,9 @@ def latents(
     vae: Path = typer.Option(..., "--vae", help="WF-VAE folder (ours or the official layout)."),
     out: Path = typer.Option(..., "--out", "-o", help="Latent cache folder to write (resumable)."),
     split: list[str] = typer.Option(["train", "val"], "--split", help="Splits to encode (repeatable)."),
-    text_encoder: str = typer.Option("default", "--text-encoder", help="'default' (MiniLM) or a local HF folder."),
+    text_encoder: str = typer.Option(
+        "default", "--text-encoder", help="'default' (MiniLM) or a local HF folder."
+    ),
     max_tokens: int = typer.Option(512, "--max-tokens", help="Cap on text tokens per report."),
     frames: int | None = typer.Option(None, "--frames", help="Resample videos to this many frames (1 + 4k)."),
     size: int | None = typer.Option(None, "--size", help="Resize frames to this square side."),
@@ -76,12 +84,16 @@ def latents(
 def assemble(
     dit: Path = typer.Option(..., "--dit", help="Trained DiT folder (e.g. from `ffasora export`)."),
     out: Path = typer.Option(..., "--out", "-o", help="Pipeline folder to write."),
-    vae: Path | None = typer.Option(None, "--vae", help="WF-VAE folder (default: the one the DiT's cache used)."),
+    vae: Path | None = typer.Option(
+        None, "--vae", help="WF-VAE folder (default: the one the DiT's cache used)."
+    ),
     text_encoder: str | None = typer.Option(
         None, "--text-encoder", help="'default' or a local HF folder (default: the cache's)."
     ),
     frames: int = typer.Option(21, "--frames", help="Default frame count (1 + 4k)."),
-    height: int | None = typer.Option(None, "--height", help="Default height (default: from the latent shape)."),
+    height: int | None = typer.Option(
+        None, "--height", help="Default height (default: from the latent shape)."
+    ),
     width: int | None = typer.Option(None, "--width", help="Default width (default: from the latent shape)."),
     steps: int | None = typer.Option(None, "--steps", help="Default sampler steps."),
     guidance: float | None = typer.Option(None, "--guidance", help="Default CFG scale."),
@@ -119,7 +131,11 @@ def assemble_pipeline(
     if vae_path is None:
         raise ValueError(f"{dit}: no training_source.json naming the VAE; pass --vae")
     if text_encoder is not None:
-        spec = TextEncoderSpec("default") if text_encoder == "default" else TextEncoderSpec("hf", str(Path(text_encoder).resolve()))
+        spec = (
+            TextEncoderSpec("default")
+            if text_encoder == "default"
+            else TextEncoderSpec("hf", str(Path(text_encoder).resolve()))
+        )
     else:
         spec = TextEncoderSpec(**(source.get("text_encoder", {}).get("spec") or {"type": "default"}))
     diffusion = DiffusionConfig(**source.get("diffusion", {}))

@@ -10,7 +10,9 @@ EXAMPLE_FINDINGS: tuple[tuple[str, Findings], ...] = (
         "Central serous chorioretinopathy",
         Findings(
             eye="OD",
-            present=(Finding("CSC_LEAK", location=("macula",), onset_phase="venous", evolution="increasing"),),
+            present=(
+                Finding("CSC_LEAK", location=("macula",), onset_phase="venous", evolution="increasing"),
+            ),
             absent=frozenset({"NVD"}),
             diagnoses=(Diagnosis("CSC", "acute"),),
             arm_retina_s=11.0,

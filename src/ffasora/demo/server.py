@@ -60,7 +60,7 @@ def parse_findings(report: str) -> dict[str, Any]:
     from ffasora.findings import DIAGNOSIS_CODES, FINDING_CODES
 
     try:
-        from ffasora.findings import parse_report  # type: ignore[attr-defined]
+        from ffasora.findings import parse_report
     except ImportError:
         return {"available": False, "error": "the report parser is not part of this build"}
     try:
@@ -115,7 +115,13 @@ class Job:
 
     def view(self, job_id: str) -> dict[str, Any]:
         fraction = self.done / self.total if self.total else 0.0
-        out = {"job": job_id, "state": self.state, "phase": self.phase, "done": self.done, "total": self.total}
+        out = {
+            "job": job_id,
+            "state": self.state,
+            "phase": self.phase,
+            "done": self.done,
+            "total": self.total,
+        }
         return out | {"fraction": round(fraction, 3), "error": self.error, "result": self.result}
 
 
@@ -156,7 +162,9 @@ class Demo:
             job.error = f"{type(err).__name__}: {err}"
             job.state = "error"
 
-    def write(self, job_id: str, frames: np.ndarray, metadata: dict[str, Any], findings: dict[str, Any]) -> dict[str, Any]:
+    def write(
+        self, job_id: str, frames: np.ndarray, metadata: dict[str, Any], findings: dict[str, Any]
+    ) -> dict[str, Any]:
         """Save the video (mp4 + gif) and each frame (png); return what the page shows."""
         from ffasora.pipeline import GeneratedVideo
 
@@ -175,7 +183,9 @@ class Demo:
             "gif": f"/media/{job_id}/video.gif",
             "frames": strip,
             "findings": findings,
-            "metadata": {k: metadata[k] for k in ("seed", "steps", "sampler", "guidance", "seconds") if k in metadata},
+            "metadata": {
+                k: metadata[k] for k in ("seed", "steps", "sampler", "guidance", "seconds") if k in metadata
+            },
         }
 
 
@@ -209,6 +219,7 @@ def create_app(
     templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
     )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield

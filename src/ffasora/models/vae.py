@@ -239,7 +239,11 @@ class WFVAE(nn.Module):
             )
         if x.shape[-1] % 8 or x.shape[-2] % 8:
             raise ValueError(f"height and width must be multiples of 8, got {tuple(x.shape[-2:])}")
-        return x.contiguous(memory_format=torch.channels_last_3d)
+        return x.to(self._dtype()).contiguous(memory_format=torch.channels_last_3d)
+
+    def _dtype(self) -> torch.dtype:
+        """The compute dtype: inputs are cast to the weights' dtype (fp32, or bf16 after ``.to(bfloat16)``)."""
+        return self.decoder.conv_out.weight.dtype
 
     def encode(self, x: torch.Tensor, chunk: int | None = None, frames: str = "error") -> DiagonalGaussian:
         """Pixels (B, C, 1 + 4k, H, W) -> posterior over (B, latent, 1 + k, H/8, W/8).
@@ -291,7 +295,7 @@ class WFVAE(nn.Module):
             raise ValueError(f"tile_overlap={tile_overlap} must be in [0, tile={tile})")
         if chunk is not None and chunk < 1:
             raise ValueError(f"decode chunk={chunk}: expected >= 1 latent frame")
-        z = z.contiguous(memory_format=torch.channels_last_3d)
+        z = z.to(self._dtype()).contiguous(memory_format=torch.channels_last_3d)
         t, h, w = z.shape[2:]
         chunk = t if chunk is None else chunk
         windows = [(0, 0, h, w)]  # (y0, x0, y1, x1) of the kept region, latent pixels

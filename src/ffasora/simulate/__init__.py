@@ -205,7 +205,8 @@ def simulate_case(
         radiometric = radiometric[:, :, ::-1].copy()
         masks = {k: np.ascontiguousarray(v[..., ::-1]) for k, v in masks.items()}
     cam = sample_camera(r_cam)
-    display, motion_log = acquire(radiometric, cam, r_cam, motion=motion)
+    transit = int(np.sum(schedule.times < timing.arm_retina_s + 25.0))
+    display, motion_log = acquire(radiometric, cam, r_cam, motion=motion, transit=transit)
     display = apply_blend(display, schedule.blend)
     nearest = nearest_source(schedule.blend, frames)
     phases = [phase_of(float(schedule.times[i]), timing.arm_retina_s) for i in nearest]
@@ -232,7 +233,7 @@ def simulate_case(
 
 
 def _masks(
-    an: Any, lesions: list[Any], dynamic: dict[int, np.ndarray], schedule: Any
+    an: Any, lesions: list[Any], dynamic: dict[int, tuple[tuple[slice, slice], np.ndarray]], schedule: Any
 ) -> dict[str, np.ndarray]:
     masks: dict[str, np.ndarray] = {
         "fov": an.fov.copy(),

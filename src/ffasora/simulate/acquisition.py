@@ -57,9 +57,13 @@ def field_mask(size: int) -> np.ndarray:
 
 
 def acquire(
-    frames: np.ndarray, cam: Camera, rng: np.random.Generator, motion: bool = True
+    frames: np.ndarray, cam: Camera, rng: np.random.Generator, motion: bool = True, transit: int | None = None
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """Radiometric (T, H, W) float32 -> display (T, H, W) uint8 and per-frame motion/gain records."""
+    """Radiometric (T, H, W) float32 -> display (T, H, W) uint8 and per-frame motion/gain records.
+
+    ``transit``: how many leading frames belong to the dye transit (the gain is set on the brightest of
+    them); all frames when None.
+    """
     t_n, size, _ = frames.shape
     scale = size / 512.0
     fov = field_mask(size)
@@ -68,7 +72,7 @@ def acquire(
     # the photographer holds the gain set on the brightest transit frame through the transit, then raises
     # it for the dimmer late frames, at most by gain_cap (so late frames stay darker, §2.2)
     levels = np.percentile(frames[:, fov][:, ::97], 99.5, axis=1)
-    k_peak = int(np.argmax(levels))
+    k_peak = int(np.argmax(levels[: max(1, transit if transit is not None else len(levels))]))
     g_peak = cam.gain_target / max(float(levels[k_peak]), 1e-6)
     shift = np.zeros(2)
     angle = 0.0

@@ -156,13 +156,18 @@ def _nearest_artery_delay(art: VesselMaps, size: int, v_art: float) -> np.ndarra
 
 
 def _lobules(rng: np.random.Generator, size: int, to_px: float) -> tuple[np.ndarray, int]:
-    """Voronoi mosaic of choroidal lobules about 0.3-0.7 mm across (§2.2)."""
-    lob_px = max(2.0, 0.5 * to_px)
-    n = max(16, int((size / lob_px) ** 2))
-    seeds = np.full((size, size), True)
-    ys, xs = rng.integers(0, size, n), rng.integers(0, size, n)
+    """Voronoi mosaic of choroidal lobules about 0.3-0.7 mm across (§2.2), built at <= 128 px and repeated."""
+    step = max(1, size // 128)
+    small = -(-size // step)
+    lob_px = max(2.0, 0.5 * to_px / step)
+    n = max(16, int((small / lob_px) ** 2))
+    seeds = np.full((small, small), True)
+    ys, xs = rng.integers(0, small, n), rng.integers(0, small, n)
     seeds[ys, xs] = False
-    labels = np.full((size, size), -1, np.int32)
+    labels = np.full((small, small), -1, np.int32)
     labels[ys, xs] = np.arange(n, dtype=np.int32)
     _, (ii, jj) = ndimage.distance_transform_edt(seeds, return_indices=True)
-    return labels[ii, jj], n
+    lobule = labels[ii, jj]
+    if step > 1:
+        lobule = np.repeat(np.repeat(lobule, step, axis=0), step, axis=1)[:size, :size]
+    return lobule, n

@@ -298,7 +298,9 @@ def cme(ctx: Ctx, p: dict[str, Any]) -> Lesion:
         c = polar((0, 0), ctx.an.faz_radius_mm + 0.45 * r_out, ang)
         petals = np.maximum(petals, ellipse(an, c, 0.45 * r_out, 0.14 * r_out, ang))
     comp = petals > 0.15
-    petals = ndimage.gaussian_filter(petals, max(0.6, ctx.px(0.05))) * (0.7 + 0.3 * band_noise(rng, an.size, 1.0).clip(-1, 1))
+    petals = ndimage.gaussian_filter(petals, max(0.6, ctx.px(0.05))) * (
+        0.7 + 0.3 * band_noise(rng, an.size, 1.0).clip(-1, 1)
+    )
     onset = max(180.0, ctx.t_ar + 160.0) + rng.uniform(0, 60)  # CME fills late (>= 3 min, §6.3)
     front = np.where(comp, onset + 60.0 * np.clip(an.dist_mm((0, 0)) / r_out, 0, 1), np.inf).astype(
         np.float32
@@ -330,7 +332,7 @@ def csc_leak(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     onset = ctx.t_ar + rng.uniform(3, 8)
     if subtype == "smokestack":
         top = float(ctx.an.y_mm[comp].min()) + 0.1
-        front = smokestack_front(ctx.an, c, top, onset, rng.uniform(0.02, 0.05), 0.08)
+        front = smokestack_front(ctx.an, c, top, onset, rng.uniform(0.006, 0.017), 0.08)  # 0.3-1 mm/min
         region = comp & (front <= onset + 400.0)
     else:
         reach = float(ctx.an.dist_mm(c)[comp].max())
@@ -403,7 +405,7 @@ def cnv_classic(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     rim = np.clip(ellipse(an, c, r * 1.35, r * 1.35) - ellipse(an, c, r, r), 0, 1)
     onset = ctx.t_ar - 0.5 * ctx.timing.choroid_lead_s  # choroidal-arterial filling (§3.1)
     les = Lesion("CNV_CLASSIC", "IV", (net > 0.2) | (ellipse(an, c, r, r) > 0.5), onset)
-    les.additive.append(Additive(net * 1.4, "chor", onset, SUB))
+    les.additive.append(Additive(net * 0.9, "chor", onset, SUB))
     les.block[SUB] = 1.0 - 0.6 * rim  # hypofluorescent rim of blood/pigment
     les.leaks.append(Leak(np.clip(net, 0, 1), onset + 3.0, 1.2, 0.08, 0.06, 0.02, SUB))
     return les

@@ -24,7 +24,7 @@ CAP_GAIN = 0.16  # retinal capillary bed relative to a large vessel at the same 
 V_CC = 0.75  # choriocapillaris weight; the RPE transmission scales it down to a background glow
 STROMA_GAIN = 0.3  # late choroidal/scleral staining relative to the choroid's first-pass peak
 VESSEL_SHADOW = 0.75  # a blood column hides the capillaries and choroid behind it (dark vessels in the flush)
-NPA_VEIL = 0.6  # NPA reads dark throughout (§3.1): the ischaemic inner retina also dims what lies behind
+NPA_VEIL = 0.45  # NPA reads dark throughout (§3.1): the ischaemic inner retina also dims what lies behind
 SIGMA_LEVELS = 7  # pre-blurred leak profiles per leak, interpolated in log σ
 
 
@@ -185,7 +185,9 @@ def _bbox(mask: np.ndarray) -> tuple[slice, slice]:
     return slice(int(rows.min()), int(rows.max()) + 1), slice(int(cols.min()), int(cols.max()) + 1)
 
 
-def _add_crop(layers: dict[int, np.ndarray], scene: Scene, k: int, box: tuple[slice, slice], value: np.ndarray) -> None:
+def _add_crop(
+    layers: dict[int, np.ndarray], scene: Scene, k: int, box: tuple[slice, slice], value: np.ndarray
+) -> None:
     """Max-merge ``value`` (the crop ``box`` of the frame) into lesion k's dynamic layer crop."""
     outer = scene.boxes[k]
     if k not in layers:

@@ -279,20 +279,21 @@ def _splat(
     owner = np.full(shape, -1, np.int64)
     owner[row[idx], col[idx]] = idx
     dist, (ii, jj) = ndimage.distance_transform_edt(owner < 0, return_indices=True)
-    near = owner[ii, jj]
-    dy = np.arange(h)[:, None] - px[near, 1]
-    dx = np.arange(w)[None, :] - px[near, 0]
-    d = np.hypot(dx, dy)
+    # only pixels within reach of the widest tube need the profile: a thin band around the skeleton
+    band = np.flatnonzero(dist.ravel() <= float(r_px.max()) + 1.5)
+    near = owner.ravel()[ii.ravel()[band] * w + jj.ravel()[band]]
+    d = np.hypot(band % w - px[near, 0], band // w - px[near, 1])
     r = np.maximum(r_px[near], 0.2)
     coverage = np.clip(r + 0.5 - d, 0.0, 1.0) * np.minimum(1.0, 2.0 * r)
     profile = np.sqrt(np.clip(1.0 - (d / (r + 0.5)) ** 2, 0.0, 1.0))
     # dye-column brightness saturates for vessels thicker than ~2 px (optically thick), thin ones are dimmer
     amp = np.clip(0.6 + 0.3 * r, 0.0, 1.0)
     weight = (coverage * (0.35 + 0.65 * profile) * amp).astype(np.float32)
-    weight[dist > 6] = 0.0
-    better = weight > out.weight
-    out.weight[better] = weight[better]
-    out.u[better] = np.clip(d / r, 0, 1)[better]
-    out.s[better] = attrs[near, 1][better]
-    out.quadrant[better] = attrs[near, 2][better].astype(np.int16)
-    out.radius[better] = attrs[near, 0][better]
+    flat = out.weight.ravel()
+    better = weight > flat[band]
+    idx, near = band[better], near[better]
+    flat[idx] = weight[better]
+    out.u.ravel()[idx] = np.clip(d / r, 0, 1)[better]
+    out.s.ravel()[idx] = attrs[near, 1]
+    out.quadrant.ravel()[idx] = attrs[near, 2].astype(np.int16)
+    out.radius.ravel()[idx] = attrs[near, 0]

@@ -75,7 +75,9 @@ def _plain(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     for key, t in state.items():
         t = t.detach()
-        out[key] = t.cpu().contiguous() if t.device.type != "cpu" else t.clone(memory_format=torch.contiguous_format)
+        out[key] = (
+            t.cpu().contiguous() if t.device.type != "cpu" else t.clone(memory_format=torch.contiguous_format)
+        )
     return out
 
 

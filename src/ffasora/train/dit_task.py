@@ -64,10 +64,14 @@ class LatentCacheDataset(Dataset[dict[str, Any]]):
         self.root = Path(root)
         self.info = read_cache_info(self.root)
         if not self.info.get("complete"):
-            raise ValueError(f"{self.root}: the latent cache is incomplete; run `ffasora latents` again to finish")
+            raise ValueError(
+                f"{self.root}: the latent cache is incomplete; run `ffasora latents` again to finish"
+            )
         self.records: list[CacheRecord] = [r for r in read_cache_manifest(self.root) if r.split == split]
         if not self.records:
-            raise ValueError(f"{self.root}: no cached videos of split {split!r} (has {self.info.get('counts')})")
+            raise ValueError(
+                f"{self.root}: no cached videos of split {split!r} (has {self.info.get('counts')})"
+            )
         self.empty_text, self.empty_mask = load_empty_text(self.root)
 
     def __len__(self) -> int:
@@ -130,14 +134,18 @@ class DiTTask(Task):
         if cfg.init:
             model = DiT.from_pretrained(cfg.init)
             if model.config != cfg.model:
-                raise ValueError(f"init {cfg.init}: its DiT config differs from [model]; copy it into the preset")
+                raise ValueError(
+                    f"init {cfg.init}: its DiT config differs from [model]; copy it into the preset"
+                )
         else:
             model = DiT(cfg.model)
         return {"model": model}
 
     def build_dataset(self, cfg: DiTTaskConfig, split: str) -> Dataset[Any]:
         if not cfg.data.cache:
-            raise ValueError("data.cache is empty; pass the folder written by `ffasora latents` (--set data.cache=DIR)")
+            raise ValueError(
+                "data.cache is empty; pass the folder written by `ffasora latents` (--set data.cache=DIR)"
+            )
         dataset = LatentCacheDataset(cfg.data.cache, split)
         info = dataset.info
         if info["vae"]["latent_dim"] != cfg.model.in_channels:
@@ -175,13 +183,17 @@ class DiTTask(Task):
         text = torch.where(drop[:, None, None], batch["empty_text"], batch["text"])  # (B, L, D)
         mask = torch.where(drop[:, None], batch["empty_mask"], batch["text_mask"])  # (B, L)
 
-        def denoiser(x: torch.Tensor, t: torch.Tensor, cond: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        def denoiser(
+            x: torch.Tensor, t: torch.Tensor, cond: tuple[torch.Tensor, torch.Tensor]
+        ) -> torch.Tensor:
             return model(x, t, cond[0], cond[1])
 
         p = cfg.model.patch_size
         tokens = x0.shape[2] * (x0.shape[3] // p) * (x0.shape[4] // p)
         rank, world = _rank_world()
-        loss = training_loss(cfg.diffusion, denoiser, x0, (text, mask), num_tokens=tokens, rank=rank, world_size=world)
+        loss = training_loss(
+            cfg.diffusion, denoiser, x0, (text, mask), num_tokens=tokens, rank=rank, world_size=world
+        )
         return {"model": loss, "dropped_reports": drop.float().mean()}
 
     def export(self, model: nn.Module, cfg: DiTTaskConfig, out_dir: Path, dtype: torch.dtype) -> Path:
@@ -193,6 +205,10 @@ class DiTTask(Task):
         source: dict[str, Any] = {"cache": cfg.data.cache, "diffusion": cfg.diffusion.__dict__}
         if cfg.data.cache and (Path(cfg.data.cache) / "cache.json").is_file():
             info = read_cache_info(cfg.data.cache)
-            source |= {"vae": info["vae"], "text_encoder": info["text_encoder"], "latent_shape": info.get("latent_shape")}
+            source |= {
+                "vae": info["vae"],
+                "text_encoder": info["text_encoder"],
+                "latent_shape": info.get("latent_shape"),
+            }
         (path / "training_source.json").write_text(json.dumps(source, indent=2, ensure_ascii=False) + "\n")
         return path

@@ -101,7 +101,7 @@ class Trainer:
     """Train ``task`` with config ``cfg`` (a task config with a ``train`` section) into ``run_dir``.
 
     Every rank constructs a Trainer with the same arguments; rank 0 alone writes logs and checkpoints.
-    ``progress(step, max_steps, row)`` is called on rank 0 after every step.
+    ``progress(step, max_steps, row)`` is called on rank 0 after every step with the newest metrics row.
     """
 
     def __init__(
@@ -228,9 +228,8 @@ class Trainer:
             batch = to_device(next(self.stream), self.dist.device)
             for name, value in self._losses(batch):
                 scalar = float(value.detach().float())
-                logs[f"loss/{name}" if name in self.groups else name] = (
-                    logs.get(f"loss/{name}" if name in self.groups else name, 0.0) + scalar / tc.grad_accum
-                )
+                key = f"loss/{name}" if name in self.groups else name
+                logs[key] = logs.get(key, 0.0) + scalar / tc.grad_accum
                 if name not in self.groups:
                     continue
                 bad_loss |= not math.isfinite(scalar)
@@ -359,6 +358,7 @@ class Trainer:
         status, last = "finished", self.resumed_from
         saved_at = self.step if self.resumed_from is not None else -1  # don't rewrite what was just read
         window_time, window_steps = 0.0, 0
+        row: dict[str, Any] = {}
         try:
             with self._signals():
                 while self.step < tc.max_steps:
@@ -372,8 +372,8 @@ class Trainer:
                         window_time, window_steps = 0.0, 0
                         if logger is not None:
                             logger.write(row)
-                        if self.progress is not None and self.dist.is_main:
-                            self.progress(self.step, tc.max_steps, row)
+                    if self.progress is not None and self.dist.is_main:
+                        self.progress(self.step, tc.max_steps, row)  # the newest logged row
                     if out["stop"]:
                         status = "interrupted"
                         break

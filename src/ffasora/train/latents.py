@@ -97,7 +97,7 @@ def english_preprocess(encoder: TextEncoder) -> Callable[[str], str] | None:
         if not _CJK.search(report):
             return report
         try:
-            from ffasora.findings import to_canonical_english  # type: ignore[attr-defined]
+            from ffasora.findings import to_canonical_english
         except ImportError as err:
             raise ValueError(
                 "a Chinese report needs ffasora.findings.to_canonical_english for this English-only text "
@@ -145,7 +145,12 @@ def _write_info(root: Path, info: dict[str, Any]) -> None:
 
 
 def _identity(
-    dataset: Path, vae: WFVAE, vae_path: str | None, encoder: TextEncoder, frames: int | None, size: int | None
+    dataset: Path,
+    vae: WFVAE,
+    vae_path: str | None,
+    encoder: TextEncoder,
+    frames: int | None,
+    size: int | None,
 ) -> dict[str, Any]:
     """The settings a cache is tied to; a resumed cache must match them exactly."""
     return {
@@ -203,7 +208,9 @@ def encode_dataset(
     """
     root, dataset = Path(out), Path(dataset)
     splits = tuple(splits)
-    identity = _identity(dataset, vae, None if vae_path is None else str(vae_path), text_encoder, frames, size)
+    identity = _identity(
+        dataset, vae, None if vae_path is None else str(vae_path), text_encoder, frames, size
+    )
     identity["text_encoder"]["spec"] = text_encoder_spec
     root.mkdir(parents=True, exist_ok=True)
     (root / "latents").mkdir(exist_ok=True)

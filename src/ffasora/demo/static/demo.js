@@ -76,6 +76,8 @@ async function readFindings() {
 
 function renderResult(result) {
   $("result").hidden = false;
+  $("video").hidden = false;
+  $("gif").hidden = true;
   $("video").src = result.mp4;
   $("gif").src = result.gif;
   const m = result.metadata;
@@ -151,4 +153,8 @@ $("report").addEventListener("input", () => {
   findingsTimer = setTimeout(readFindings, 400);
 });
 $("generate").addEventListener("click", generate);
-$("video").addEventListener("error", () => { $("video").hidden = true; });
+// A browser without the mp4's codec shows the animated GIF instead.
+$("video").addEventListener("error", () => {
+  $("video").hidden = true;
+  $("gif").hidden = false;
+});
