@@ -45,8 +45,7 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
             return None
         return _coerce(args[0], value, name) if len(args) == 1 else value
     if origin is tuple and isinstance(value, list):
-        args = typing.get_args(hint)
-        inner = args[0] if args else Any
+        inner = typing.get_args(hint)[0] if typing.get_args(hint) else Any
         return tuple(_coerce(inner, v, name) for v in value)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
