@@ -78,7 +78,7 @@ def simulate(
         lesion = _disc(size, cx, cy, size / 12)
         grow = np.clip((t - 30) / 300, 0, 1)
         for k in range(frames):
-            video[k] += 0.6 * grow[k] * _disc(size, cx, cy, size / 12 * (1 + 1.5 * grow[k]))
+            video[k] += 0.6 * grow[k] * _disc(size, cx, cy, size / 12 * (1 + 0.5 * grow[k]))
         masks["lesion_CSC_LEAK"] = lesion
         present.append(Finding("CSC_LEAK", onset_phase="venous"))
     elif diagnosis == "dryAMD":

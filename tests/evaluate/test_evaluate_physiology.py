@@ -51,9 +51,11 @@ def test_pass_rates_count_only_applicable_checks():
     assert rates["leakage_growth"] == {"n": 0, "pass_rate": None}
 
 
-def test_lesion_masks_match_the_whole_code():
+def test_lesion_masks_match_whole_codes_and_primary_classes():
     mask = np.ones((4, 4), bool)
-    # MACROANEURYSM blocks fluorescence (BL); the microaneurysm code "MA" is a prefix of it but does not
-    assert len(lesion_masks({"lesion_MACROANEURYSM": mask}, "BL")) == 1
-    assert len(lesion_masks({"lesion_MA": mask, "lesion_MA_t": mask[None]}, "BL")) == 0
-    assert len(lesion_masks({"lesion_MA": mask, "lesion_MA_t": mask[None]}, "LK")) == 2
+    leaks = {"lesion_CSC_LEAK": mask, "lesion_CSC_LEAK_t": mask[None], "lesion_MA": mask}
+    assert len(lesion_masks(leaks, "LK")) == 2  # microaneurysms (IV+LK) are not judged as leaks
+    assert (
+        len(lesion_masks({"lesion_MACROANEURYSM": mask, "lesion_MAX": mask}, "IV")) == 1
+    )  # "MA" is a prefix
+    assert len(lesion_masks({"lesion_DRUSEN": mask, "lesion_WINDOW_DEFECT": mask}, "WD", exclusive=True)) == 1

@@ -174,6 +174,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_tiny_dit_overfits_four_videos(cache: Path, tmp_path: Path) -> None:
     """A 2-layer DiT trained through the engine on 4 videos regenerates each from its report: its sampled
     latent is close to the cached target and far from the other three, and the decoded sample is close to the
@@ -217,3 +218,31 @@ def test_tiny_dit_overfits_four_videos(cache: Path, tmp_path: Path) -> None:
             rows, labels, tile=96, title="tiny DiT overfit on 4 videos: decoded targets vs samples"
         )
         sheet.save(os.environ["FFASORA_SHEET"])
+
+
+def test_cli_latents_train_export_assemble_generate(cache: Path, tmp_path: Path) -> None:
+    """The documented command sequence, with the CPU preset shrunk to the tiny model by --set."""
+    from typer.testing import CliRunner
+
+    from ffasora.cli import app
+
+    runner = CliRunner()
+    tiny = ["model.in_channels=4", "model.out_channels=4", "model.num_layers=2", "model.num_heads=2"]
+    tiny += ["model.head_dim=12", "model.text_dim=32", f"data.cache={cache}", "train.max_steps=2"]
+    tiny += ["train.batch_size=2", "train.loader.num_workers=0", "diffusion.steps=2"]
+    preset = ROOT / "configs" / "dit" / "train_small.toml"
+    sets = [arg for item in tiny for arg in ("--set", item)]
+    run = runner.invoke(app, ["train", "dit", "--config", str(preset), *sets, "--run", str(tmp_path / "run"), "--device", "cpu"])
+    assert run.exit_code == 0, run.output
+    exported = runner.invoke(app, ["export", str(tmp_path / "run"), "--out", str(tmp_path / "dit"), "--dtype", "fp32"])
+    assert exported.exit_code == 0, exported.output
+    assembled = runner.invoke(
+        app, ["pipeline", "assemble", "--dit", str(tmp_path / "dit"), "--out", str(tmp_path / "pipe"), "--frames", "5"]
+    )
+    assert assembled.exit_code == 0, assembled.output
+    index = json.loads((tmp_path / "pipe" / "model_index.json").read_text())
+    assert index["diffusion"]["objective"] == "v_prediction" and index["diffusion"]["steps"] == 2
+    video = tmp_path / "out.mp4"
+    generated = runner.invoke(app, ["generate", REPORTS[1], "--model", str(tmp_path / "pipe"), "--out", str(video)])
+    assert generated.exit_code == 0, generated.output
+    assert json.loads(video.with_suffix(".json").read_text())["num_frames"] == 5

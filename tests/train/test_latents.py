@@ -71,6 +71,7 @@ def test_resume_skips_finished_videos_and_refuses_other_settings(parts, tmp_path
     assert calls == ["", REPORTS[2], REPORTS[3]]  # only the empty report and the two lost videos
     assert (cache / "latents" / "v0.safetensors").stat().st_mtime_ns == first
     assert sorted(r.id for r in read_cache_manifest(cache)) == ["v0", "v1", "v2", "v3"]
+    assert encode_dataset(data, cache, vae, encoder)["latent_shape"] == [4, 2, 4, 4]  # all skipped
     with pytest.raises(ValueError, match="other settings"):
         encode_dataset(data, cache, tiny_vae(seed=1), encoder)
     with pytest.raises(ValueError, match="other settings"):

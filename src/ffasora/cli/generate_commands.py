@@ -18,7 +18,12 @@ def register(app: typer.Typer) -> None:
 
 def generate(
     report: str = typer.Argument("", help="Report text (leave out with --batch)."),
-    model: Path = typer.Option(..., "--model", "-m", help="Pipeline folder (model_index.json, vae/, dit/)."),
+    model: Path | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Pipeline folder (model_index.json, vae/, dit/); default: the bundled pretrained/ model.",
+    ),
     out: Path = typer.Option(
         Path("ffasora_video.mp4"), "--out", "-o", help="Video file (.mp4 or .gif); with --batch, a folder."
     ),
@@ -53,6 +58,7 @@ def generate(
     if device == "cuda" and "LOCAL_RANK" in os.environ:
         device = f"cuda:{os.environ['LOCAL_RANK']}"
     jobs = _jobs(report, batch, out, seed, rank, world)
+    model = model if model is not None else bundled_model()
     torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
     try:
         pipe = FFASoraPipeline.from_pretrained(model, device=device, dtype=torch_dtype)
@@ -77,6 +83,23 @@ def generate(
         video.save(path)
         if rank == 0:
             typer.echo(f"{path} ({video.metadata['seconds']:.1f} s)")
+
+
+def bundled_model() -> Path:
+    """The small model shipped in the repository checkout (``pretrained/``, see docs/bundled-model.md).
+
+    It lives beside ``src/`` rather than inside the package, so it is found from an editable install (the
+    way ``make setup`` installs ffasora); a wheel install has to name a folder with ``--model``.
+    """
+    import ffasora
+
+    folder = Path(ffasora.__file__).resolve().parents[2] / "pretrained"
+    if not (folder / "model_index.json").is_file():
+        raise typer.BadParameter(
+            f"no --model given and no bundled model at {folder} (expected model_index.json there); "
+            "pass --model PIPELINE_FOLDER or run from a repository checkout"
+        )
+    return folder
 
 
 def _jobs(

@@ -85,27 +85,49 @@ class BertScorer:
         return cls(str(folder), layers, model, tokenizer)
 
     @torch.no_grad()
-    def _embed(self, text: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(L, D) unit-norm token embeddings of layer ``num_layers`` and (L,) weights (0 for [CLS]/[SEP])."""
-        ids = self.tokenizer.encode(
-            text.strip(), add_special_tokens=True, truncation=True, max_length=self.tokenizer.model_max_length
-        )
-        out = self.model(torch.tensor([ids]), output_hidden_states=True)
-        emb = out.hidden_states[self.num_layers][0].double()
-        emb = emb / emb.norm(dim=-1, keepdim=True)
+    def _embed(
+        self, texts: Sequence[str], batch_size: int = 32
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """text -> ((L, D) unit-norm token embeddings of layer ``num_layers``, (L,) weights: 0 for [CLS]/[SEP]).
+
+        Unique texts are run in padded batches; the attention mask keeps padding out of every real token.
+        """
         special = {self.tokenizer.sep_token_id, self.tokenizer.cls_token_id}
-        weights = torch.tensor([0.0 if i in special else 1.0 for i in ids], dtype=torch.float64)
-        return emb, weights
+        unique = sorted(set(texts), key=len)
+        out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        for start in range(0, len(unique), batch_size):
+            chunk = unique[start : start + batch_size]
+            ids = [
+                self.tokenizer.encode(
+                    t.strip(),
+                    add_special_tokens=True,
+                    truncation=True,
+                    max_length=self.tokenizer.model_max_length,
+                )
+                for t in chunk
+            ]
+            width = max(len(i) for i in ids)
+            pad = self.tokenizer.pad_token_id or 0
+            batch = torch.tensor([i + [pad] * (width - len(i)) for i in ids])
+            mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i in ids])
+            hidden = self.model(batch, attention_mask=mask, output_hidden_states=True).hidden_states[
+                self.num_layers
+            ]
+            for text, token_ids, states in zip(chunk, ids, hidden, strict=True):
+                emb = states[: len(token_ids)].double()
+                weights = torch.tensor([0.0 if i in special else 1.0 for i in token_ids], dtype=torch.float64)
+                out[text] = (emb / emb.norm(dim=-1, keepdim=True), weights)
+        return out
 
     def score(self, candidates: Sequence[str], references: Sequence[str]) -> dict[str, np.ndarray]:
         """Precision, recall and F1 per pair: each token's best cosine match in the other text, averaged
         (special tokens can be matched but carry no weight, as in bert-score)."""
         if len(candidates) != len(references):
             raise ValueError(f"{len(candidates)} candidates but {len(references)} references")
+        table = self._embed([*candidates, *references])
         p, r = np.zeros(len(candidates)), np.zeros(len(candidates))
         for i, (cand, ref) in enumerate(zip(candidates, references, strict=True)):
-            ec, wc = self._embed(cand)
-            er, wr = self._embed(ref)
+            (ec, wc), (er, wr) = table[cand], table[ref]
             sim = ec @ er.T  # (Lc, Lr)
             p[i] = float((sim.max(dim=1).values * wc).sum() / wc.sum().clamp(min=1e-12))
             r[i] = float((sim.max(dim=0).values * wr).sum() / wr.sum().clamp(min=1e-12))

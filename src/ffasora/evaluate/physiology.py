@@ -1,12 +1,14 @@
 """Physiology checks on a video, measured inside the ground-truth masks of a simulated case (simulator §6.8).
 
-1. Arterial filling before venous: the artery mask reaches half its maximum brightness before the vein mask.
-2. Leakage grows: inside each leaking lesion (grown by a few pixels), the area above half the final maximum
-   does not shrink (2 % tolerance) and the late mean exceeds the early mean.
-3. Window defects fade late: the lesion's late brightness is at most 0.6 of its peak, and its contrast to
-   the surround does not rise late (at most 1.1 x the peak contrast).
-4. Non-perfusion stays dark: after arterial filling, the non-perfused region stays below 0.8 x its
-   surrounding ring in every frame.
+1. Arterial filling before venous: the artery-to-background contrast reaches half its maximum before the
+   vein's (contrast, not brightness, because the display auto-gain rescales every frame).
+2. Leakage grows: each leak's contrast to its vessel-free surround is higher in the last frame than at 30 s.
+3. Window defects fade late: the lesion's contrast to its surround peaks before the late phase and never
+   rises late above 1.1 x that peak.
+4. Non-perfusion stays dark: between the arteriovenous phase and 60 s the non-perfused region (vessels
+   excluded) is darker on average than its perfused surround.
+
+Only lesions whose code's primary kinetic class is leakage (LK) or window defect (WD) are checked.
 
 The masks describe the anatomy that produced the *reference* video, so the checks apply to generated videos
 that share it (the reference itself, layout-conditioned generation, or a re-simulation); each check that
@@ -41,8 +43,12 @@ def _find(masks: Mapping[str, np.ndarray], keys: Sequence[str]) -> np.ndarray | 
     return None
 
 
-def lesion_masks(masks: Mapping[str, np.ndarray], kinetic_class: str) -> list[np.ndarray]:
-    """Static masks of lesions whose code has ``kinetic_class`` (keys ``lesion_<CODE>[...]``)."""
+def lesion_masks(
+    masks: Mapping[str, np.ndarray], kinetic_class: str, exclusive: bool = False
+) -> list[np.ndarray]:
+    """Static masks of lesions whose code's *primary* kinetic class is ``kinetic_class`` (``exclusive``: its
+    only class) (keys ``lesion_<CODE>[_suffix]``). Mixed signs such as microaneurysms (IV+LK) are left out of
+    the leakage check and drusen (WD+ST, which stain late) out of the fading check."""
     out = []
     for key, value in masks.items():
         if not key.startswith("lesion_"):
@@ -50,7 +56,9 @@ def lesion_masks(masks: Mapping[str, np.ndarray], kinetic_class: str) -> list[np
         rest = key[len("lesion_") :]
         # longest matching code: "lesion_MACROANEURYSM" is not a microaneurysm ("MA")
         code = max((c for c in FINDING_CODES if rest == c or rest.startswith(c + "_")), key=len, default=None)
-        if code and kinetic_class in FINDING_CODES[code].kinetic_classes and _static(value).any():
+        classes = FINDING_CODES[code].kinetic_classes if code else ()
+        wanted = classes == (kinetic_class,) if exclusive else classes[:1] == (kinetic_class,)
+        if wanted and _static(value).any():
             out.append(_static(value))
     return out
 
@@ -59,6 +67,8 @@ def region_curve(video: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """(T,) mean brightness of (T, H, W) frames inside a (H, W) mask."""
     if mask.shape != video.shape[1:]:
         raise ValueError(f"mask {mask.shape} does not match frames {video.shape[1:]}")
+    if not mask.any():  # e.g. a surround entirely covered by vessels: nothing to measure
+        return np.full(len(video), np.nan)
     return video[:, mask].astype(np.float64).mean(axis=1)
 
 
@@ -72,47 +82,54 @@ def half_max_time(curve: np.ndarray, times: np.ndarray) -> float:
     return float(times[k - 1] + frac * (times[k] - times[k - 1]))
 
 
-def arterial_before_venous(
-    video: np.ndarray, times: np.ndarray, artery: np.ndarray, vein: np.ndarray
-) -> bool:
-    return half_max_time(region_curve(video, artery), times) < half_max_time(region_curve(video, vein), times)
-
-
-def leakage_grows(video: np.ndarray, lesion: np.ndarray, tolerance: float = 0.02) -> bool:
-    region = ndimage.binary_dilation(lesion, iterations=max(1, video.shape[-1] // 64))
-    values = video[:, region].astype(np.float64)  # (T, P)
-    level = 0.5 * values[-1].max()
-    area = (values >= level).mean(axis=1)
-    onset = int(np.argmax(area > 0))
-    grows = bool(np.all(np.diff(area[onset:]) >= -tolerance))
-    third = max(1, len(values) // 3)
-    return grows and values[-third:].mean() > values[:third].mean()
-
-
 def _ring(mask: np.ndarray, width: int) -> np.ndarray:
     return ndimage.binary_dilation(mask, iterations=width) & ~mask
 
 
-def window_defect_fades(video: np.ndarray, lesion: np.ndarray) -> bool:
-    inside = region_curve(video, lesion)
-    ring = region_curve(video, _ring(lesion, max(2, video.shape[-1] // 32)))
-    peak = int(np.argmax(inside))
-    contrast = inside - ring
-    late = inside[-1] <= 0.6 * inside[peak] if inside[peak] > 0 else False
-    return bool(late and contrast[-1] <= 1.1 * max(contrast[peak], 0.0) + 1e-9)
+def _contrast(video: np.ndarray, region: np.ndarray, surround: np.ndarray) -> np.ndarray:
+    """(T,) mean inside ``region`` minus mean inside ``surround``: contrast survives the display auto-gain."""
+    return region_curve(video, region) - region_curve(video, surround)
 
 
-def nonperfusion_dark(
-    video: np.ndarray, times: np.ndarray, region: np.ndarray, artery: np.ndarray | None
+def arterial_before_venous(
+    video: np.ndarray, times: np.ndarray, artery: np.ndarray, vein: np.ndarray, background: np.ndarray
 ) -> bool:
-    inside = region_curve(video, region)
-    ring = region_curve(video, _ring(region, max(2, video.shape[-1] // 32)))
-    start = 0
-    if artery is not None:
-        t50 = half_max_time(region_curve(video, artery), times)
-        start = int(np.searchsorted(times, t50))
-    after = slice(min(start, len(times) - 1), None)
-    return bool(np.all(inside[after] < 0.8 * ring[after]))
+    """Artery-to-background contrast reaches half its maximum before the vein's does."""
+    t_art = half_max_time(_contrast(video, artery, background), times)
+    return t_art < half_max_time(_contrast(video, vein, background), times)
+
+
+def leakage_grows(video: np.ndarray, times: np.ndarray, lesion: np.ndarray, vessels: np.ndarray) -> bool:
+    """Lesion-to-surround contrast (vessels excluded) is higher in the last frame than in the first frame at or
+    after 30 s (simulator §6.8 #9: intensity keeps rising into the late phase)."""
+    inside = lesion & ~vessels if (lesion & ~vessels).sum() > 4 else lesion
+    contrast = _contrast(video, inside, _ring(lesion, max(2, video.shape[-1] // 20)) & ~vessels)
+    start = min(int(np.searchsorted(times, 30.0)), len(times) - 2)
+    return bool(contrast[-1] > contrast[start])
+
+
+def window_defect_fades(video: np.ndarray, times: np.ndarray, lesion: np.ndarray, other: np.ndarray) -> bool:
+    """Simulator §6.8 #12 on display frames: the lesion-to-surround contrast (other lesions excluded) peaks
+    before the late phase (300 s, or the last third of the frames) and never rises late above 1.1 x that
+    peak. Absolute late/peak brightness is not used: the display auto-gain rescales every frame."""
+    inside = lesion & ~other if (lesion & ~other).sum() > 4 else lesion
+    contrast = _contrast(video, inside, _ring(lesion, max(2, video.shape[-1] // 32)) & ~other)
+    late = times >= 300 if times[-1] >= 300 else np.arange(len(times)) >= 2 * len(times) // 3
+    if late.all() or not late.any():
+        return bool(contrast[-1] <= 1.1 * max(contrast.max(), 0.0))
+    peak = float(contrast[~late].max())
+    return bool(peak > 0 and contrast[late].max() <= 1.1 * peak)
+
+
+def nonperfusion_dark(video: np.ndarray, times: np.ndarray, region: np.ndarray, vessels: np.ndarray) -> bool:
+    """From 5 s after the first frame to 60 s (arteriovenous to venous phase), the non-perfused region
+    (vessels excluded) is darker on average than its perfused surround."""
+    window = (times > times[0] + 5) & (times < 60)
+    if not window.any():
+        window = np.arange(len(times)) >= len(times) // 4
+    inside = region & ~vessels if (region & ~vessels).sum() > 4 else region
+    surround = _ring(region, max(3, video.shape[-1] // 20)) & ~vessels
+    return bool(region_curve(video[window], inside).mean() < region_curve(video[window], surround).mean())
 
 
 def physiology_checks(
@@ -125,18 +142,26 @@ def physiology_checks(
         t = np.linspace(t[0], t[-1], len(video))
     sized = {k: v for k, v in masks.items() if np.asarray(v).shape[-2:] == video.shape[1:]}
     artery, vein = _find(sized, ARTERY_KEYS), _find(sized, VEIN_KEYS)
+    vessels = np.zeros(video.shape[1:], bool)
+    for m in (artery, vein):
+        if m is not None:
+            vessels |= ndimage.binary_dilation(m, iterations=max(1, video.shape[-1] // 64))
     out: dict[str, bool | None] = dict.fromkeys(CHECKS)
-    if artery is not None and vein is not None:
-        out["arterial_before_venous"] = arterial_before_venous(video, t, artery, vein)
+    fov = _find(sized, ("fov",))
+    background = (fov if fov is not None else np.ones(video.shape[1:], bool)) & ~vessels
+    if artery is not None and vein is not None and background.any():
+        out["arterial_before_venous"] = arterial_before_venous(video, t, artery, vein, background)
     leaks = [m for m in lesion_masks(sized, "LK") if m.sum() >= 4]
     if leaks:
-        out["leakage_growth"] = all(leakage_grows(video, m) for m in leaks)
-    windows = [m for m in lesion_masks(sized, "WD") if m.sum() >= 4]
+        out["leakage_growth"] = all(leakage_grows(video, t, m, vessels) for m in leaks)
+    windows = [m for m in lesion_masks(sized, "WD", exclusive=True) if m.sum() >= 4]
     if windows:
-        out["window_defect_fading"] = all(window_defect_fades(video, m) for m in windows)
+        lesions = [_static(v) for k, v in sized.items() if k.startswith("lesion_")]
+        every = np.any(lesions, axis=0)
+        out["window_defect_fading"] = all(window_defect_fades(video, t, m, every & ~m) for m in windows)
     npa = _find(sized, NPA_KEYS)
     if npa is not None and npa.sum() >= 4:
-        out["nonperfusion_dark"] = nonperfusion_dark(video, t, npa, artery)
+        out["nonperfusion_dark"] = nonperfusion_dark(video, t, npa, vessels)
     return out
 
 

@@ -134,5 +134,7 @@ def conv3d(x: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:
 def per_frame(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """Apply a 2D module to every frame: (B, C, T, H, W) -> (B, C', T, H', W')."""
     b, c, t, h, w = x.shape
-    y = fn(x.transpose(1, 2).reshape(b * t, c, h, w))
+    # Channels-last in and out (free views when x is channels_last_3d), so oneDNN never reorders.
+    frames = x.transpose(1, 2).reshape(b * t, c, h, w).contiguous(memory_format=torch.channels_last)
+    y = fn(frames).contiguous(memory_format=torch.channels_last)
     return y.reshape(b, t, *y.shape[1:]).transpose(1, 2)

@@ -86,9 +86,10 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor, cache: CausalCache | None = None) -> tuple[torch.Tensor, Coeffs]:
         n = self.in_channels
-        w1 = self.wavelet_transform_in(x, cache)  # (B, 8n, T1, H/2, W/2)
-        w2 = self.wavelet_transform_l1(w1[:, :n])  # (B, 4n, T1, H/4, W/4)
-        w3 = self.wavelet_transform_l2(w2[:, :n], cache)  # (B, 8n, T2, H/8, W/8)
+        cl = torch.channels_last_3d  # the layout every convolution below works in
+        w1 = self.wavelet_transform_in(x, cache).contiguous(memory_format=cl)  # (B, 8n, T1, H/2, W/2)
+        w2 = self.wavelet_transform_l1(w1[:, :n]).contiguous(memory_format=cl)  # (B, 4n, T1, H/4, W/4)
+        w3 = self.wavelet_transform_l2(w2[:, :n], cache).contiguous(memory_format=cl)  # (B, 8n, T2, H/8, W/8)
         h = self.down1(w1, cache)  # (B, C, T1, H/4, W/4)
         h = self.down2(torch.cat([h, self.connect_l1(w2)], dim=1), cache)  # (B, 2C, T2, H/8, W/8)
         h = self.mid(torch.cat([h, self.connect_l2(w3)], dim=1), cache)  # (B, 4C, T2, H/8, W/8)

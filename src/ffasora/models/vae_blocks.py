@@ -16,6 +16,9 @@ from torch import nn
 from ffasora.models.causal import CacheKeyed, CausalCache, CausalConv3d, per_frame
 
 
+CL2D, CL3D = torch.channels_last, torch.channels_last_3d
+
+
 class ChannelLayerNorm(nn.Module):
     """LayerNorm over channels at every (t, h, w) position (eps 1e-6); key prefix ``norm.``.
 
@@ -146,7 +149,10 @@ class Upsample(nn.Module):
         self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor, cache: CausalCache | None = None) -> torch.Tensor:
-        return per_frame(lambda f: self.conv(F.interpolate(f, scale_factor=2.0, mode="nearest")), x)
+        def up(f: torch.Tensor) -> torch.Tensor:
+            return self.conv(F.interpolate(f, scale_factor=2.0, mode="nearest").contiguous(memory_format=CL2D))
+
+        return per_frame(up, x)
 
 
 class Spatial2xTime2x3DDownsample(nn.Module):

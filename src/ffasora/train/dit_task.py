@@ -8,6 +8,7 @@ unconditional branch that classifier-free guidance needs) and applies the diffus
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,7 +203,7 @@ class DiTTask(Task):
         if not isinstance(model, DiT):
             raise ValueError(f"expected a DiT to export, got {type(model).__name__}")
         path = Path(model.save_pretrained(out_dir, dtype=dtype))
-        source: dict[str, Any] = {"cache": cfg.data.cache, "diffusion": cfg.diffusion.__dict__}
+        source: dict[str, Any] = {"cache": cfg.data.cache, "diffusion": dataclasses.asdict(cfg.diffusion)}
         if cfg.data.cache and (Path(cfg.data.cache) / "cache.json").is_file():
             info = read_cache_info(cfg.data.cache)
             source |= {

@@ -214,6 +214,7 @@ def encode_dataset(
     identity["text_encoder"]["spec"] = text_encoder_spec
     root.mkdir(parents=True, exist_ok=True)
     (root / "latents").mkdir(exist_ok=True)
+    old: dict[str, Any] = {}
     if (root / CACHE_INFO).is_file():
         old = read_cache_info(root)
         if {k: old.get(k) for k in identity} != identity:
@@ -230,7 +231,7 @@ def encode_dataset(
     empty = encode_text(text_encoder, [""])[0]
     _atomic_save({"text": empty[1], "text_mask": empty[2]}, root / EMPTY_FILE)
     parts = [FFADataset(dataset, split=s, frames=frames, size=size, channels=1) for s in splits]
-    total, count, latent_shape = sum(len(p) for p in parts), 0, info.get("latent_shape")
+    total, count, latent_shape = sum(len(p) for p in parts), 0, old.get("latent_shape")
     device = next(vae.parameters()).device
     with manifest.open("a", encoding="utf-8") as lines:
         for split, part in zip(splits, parts, strict=True):
