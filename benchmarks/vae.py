@@ -73,8 +73,8 @@ def child(args: argparse.Namespace) -> None:
     z = torch.randn(1, latent, (t - 1) // 4 + 1, h // 8, w // 8, generator=gen)
     if args.impl == "ours":
         run = {
-            "encode": lambda: model.encode(x, chunk=args.enc_chunk).mean,
-            "decode": lambda: model.decode(z, chunk=args.dec_chunk, tile=args.tile),
+            "encode": lambda: model.encode(x, chunk=args.enc_chunk or None).mean,
+            "decode": lambda: model.decode(z, chunk=args.dec_chunk or None, tile=args.tile),
         }[args.op]
     else:
         run = {
@@ -113,9 +113,9 @@ def check(args: argparse.Namespace) -> None:
     x = torch.rand(1, 3, t, h, w, generator=gen) * 2 - 1
     with torch.inference_mode():
         ref_z = official.encode(x).latent_dist.mode()
-        our_z = ours.encode(x, chunk=args.enc_chunk).mean
+        our_z = ours.encode(x, chunk=args.enc_chunk or None).mean
         ref_x = official.decode(ref_z).sample
-        our_x = ours.decode(ref_z, chunk=args.dec_chunk, tile=args.tile)
+        our_x = ours.decode(ref_z, chunk=args.dec_chunk or None, tile=args.tile)
     print(
         json.dumps(
             {
@@ -154,12 +154,17 @@ def main() -> None:
         "--official", default=None, help="path of an official WF-VAE checkout (adds it to PYTHONPATH)"
     )
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed calls before timing (0 for long runs)")
     parser.add_argument(
         "--rounds", type=int, default=1, help="interleaved rounds (official, ours, ours, official, ...)"
     )
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--enc-chunk", type=int, default=8)
-    parser.add_argument("--dec-chunk", type=int, default=1)
+    parser.add_argument(
+        "--enc-chunk", type=int, default=0, help="pixel frames per encode chunk (0: whole clip)"
+    )
+    parser.add_argument(
+        "--dec-chunk", type=int, default=2, help="latent frames per decode chunk (0: whole clip)"
+    )
     parser.add_argument("--tile", type=int, default=None)
     parser.add_argument(
         "--check-size", default="21x128x128", help="size for the ours-vs-official output check"

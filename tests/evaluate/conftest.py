@@ -18,7 +18,7 @@ SIZE, FRAMES = 32, 9
 @pytest.fixture(scope="session")
 def sim_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("evaluate") / "ds"
-    simulate_dataset(root, SimulateConfig(n=48, size=SIZE, frames=FRAMES, seed=3), simulate_fn=simulate)
+    simulate_dataset(root, SimulateConfig(n=40, size=SIZE, frames=FRAMES, seed=3), simulate_fn=simulate)
     return root
 
 
@@ -26,5 +26,5 @@ def sim_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def encoder_dir(sim_dataset: Path) -> Path:
     torch.manual_seed(0)
     out = sim_dataset.parent / "encoder"
-    train_features(sim_dataset, out, EncoderConfig(frames=FRAMES, size=SIZE, width=8), TrainConfig(epochs=3))
+    train_features(sim_dataset, out, EncoderConfig(frames=FRAMES, size=SIZE, width=8), TrainConfig(epochs=2))
     return out

@@ -39,7 +39,7 @@ def test_training_lowers_the_loss_and_round_trips(tmp_path):
     clips = torch.rand(12, 1, 5, 32, 32) * 2 - 1
     clips[:6] *= 0.2  # two visually distinct classes
     codes = [["MA"]] * 6 + [["NORMAL"]] * 6
-    model, losses = train_encoder(clips, codes, [{}] * 12, CFG, TrainConfig(epochs=6, batch_size=6))
+    model, losses = train_encoder(clips, codes, [{}] * 12, CFG, TrainConfig(epochs=4, batch_size=6))
     assert losses[-1] < losses[0]
     save_encoder(model, tmp_path / "enc", {"trained_on": {"n_train": 12}})
     loaded, raw = load_encoder(tmp_path / "enc")

@@ -22,15 +22,16 @@ REPORTS = [
 
 
 def write_videos(root: Path, n: int = 4, frames: int = 5, size: int = 32, seed: int = 0) -> Path:
-    """``n`` distinct grey clips (a bright disc whose position and brightening differ), all in split train."""
+    """``n`` clearly different grey clips, all in split train: stripes of a different orientation and
+    frequency per video, brightening over time with a different curve."""
     rng = np.random.default_rng(seed)
     writer = DatasetWriter(root, creator="test", source="simulator", config={"n": n})
     yy, xx = np.mgrid[:size, :size] / size
     for i in range(n):
-        cx, cy = 0.25 + 0.5 * (i % 2), 0.25 + 0.5 * (i // 2 % 2)
-        blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 0.02)
+        angle, cycles = np.pi * i / n, 1.0 + i % 3
+        stripes = 0.5 + 0.5 * np.cos(2 * np.pi * cycles * (xx * np.cos(angle) + yy * np.sin(angle)))
         curve = np.linspace(0.2, 1.0, frames) ** (1 + i)
-        video = 30 + 200 * curve[:, None, None] * blob[None] + rng.integers(0, 5, (frames, size, size))
+        video = 20 + 220 * curve[:, None, None] * stripes[None] + rng.integers(0, 5, (frames, size, size))
         record = VideoRecord(
             id=f"v{i}", patient_id=f"p{i}", eye="OD", frames=frames, height=size, width=size,
             report=REPORTS[i % len(REPORTS)], source="simulator", split="train",

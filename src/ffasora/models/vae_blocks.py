@@ -15,7 +15,6 @@ from torch import nn
 
 from ffasora.models.causal import CacheKeyed, CausalCache, CausalConv3d, per_frame
 
-
 CL2D, CL3D = torch.channels_last, torch.channels_last_3d
 
 
@@ -150,7 +149,9 @@ class Upsample(nn.Module):
 
     def forward(self, x: torch.Tensor, cache: CausalCache | None = None) -> torch.Tensor:
         def up(f: torch.Tensor) -> torch.Tensor:
-            return self.conv(F.interpolate(f, scale_factor=2.0, mode="nearest").contiguous(memory_format=CL2D))
+            return self.conv(
+                F.interpolate(f, scale_factor=2.0, mode="nearest").contiguous(memory_format=CL2D)
+            )
 
         return per_frame(up, x)
 

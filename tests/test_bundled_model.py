@@ -1,0 +1,73 @@
+"""The bundled model in ``pretrained/`` (docs/bundled-model.md) and ``ffasora generate``'s default to it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+
+import ffasora
+from ffasora.cli.generate_commands import bundled_model
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLED = ROOT / "pretrained"
+needs_bundle = pytest.mark.skipif(
+    not (BUNDLED / "model_index.json").is_file(), reason="pretrained/ not shipped in this checkout"
+)
+SMALL = dict(num_frames=5, height=32, width=32, steps=2)  # a tiny clip keeps the test fast
+
+
+def test_default_model_is_the_checkout_folder_and_missing_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "src" / "ffasora" / "__init__.py"
+    monkeypatch.setattr(ffasora, "__file__", str(fake))
+    with pytest.raises(typer.BadParameter, match="model_index.json"):
+        bundled_model()
+    (tmp_path / "pretrained").mkdir()
+    (tmp_path / "pretrained" / "model_index.json").write_text("{}")
+    assert bundled_model() == (tmp_path / "pretrained").resolve()
+
+
+@needs_bundle
+def test_bundle_is_small_16bit_and_has_a_model_card() -> None:
+    from safetensors import safe_open
+
+    total = sum(p.stat().st_size for p in BUNDLED.rglob("*") if p.is_file())
+    assert total < 50 * 2**20
+    assert "not for clinical use" in (BUNDLED / "README.md").read_text().lower()
+    with safe_open(str(BUNDLED / "dit" / "model.safetensors"), "pt") as f:
+        dtypes = {str(f.get_slice(k).get_dtype()) for k in f.keys()}
+    assert dtypes <= {"F16", "BF16"}, dtypes
+
+
+@needs_bundle
+def test_bundled_model_is_reproducible_per_seed() -> None:
+    from ffasora.pipeline import FFASoraPipeline
+
+    pipe = FFASoraPipeline.from_pretrained(BUNDLED)
+    report = "Right eye: in the venous phase, leak points over the macula. Impression: right eye acute CSC."
+    a, b = pipe(report, seed=3, **SMALL), pipe(report, seed=3, **SMALL)
+    c = pipe(report, seed=4, **SMALL)
+    assert a.frames.shape == (5, 32, 32) and a.frames.dtype == np.uint8
+    assert np.array_equal(a.frames, b.frames)
+    assert not np.array_equal(a.frames, c.frames)
+
+
+@needs_bundle
+def test_cli_generate_without_model_uses_the_bundle(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ffasora.cli import app
+
+    args = ["generate", "Normal angiogram.", "--steps", "1", "--frames", "5", "--height", "32"]
+    args += ["--width", "32", "--out", str(tmp_path / "v.mp4")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "v.json").read_text())
+    dit_weights = BUNDLED / "dit" / "model.safetensors"
+    assert meta["steps"] == 1 and meta["synthetic"] and dit_weights.is_file()
+    assert len(meta["model_hashes"]["dit"]) == 64
