@@ -133,3 +133,24 @@ def test_ms_ssim_equals_pytorch_msssim_at_full_scale():
     b = np.clip(a + rng.normal(0, 10, a.shape), 0, 255)
     ref = float(reference(torch.tensor(a)[None, None], torch.tensor(b)[None, None], data_range=255))
     assert ms_ssim(a, b) == pytest.approx(ref, abs=1e-5)
+
+
+def test_bootstrap_interval_is_bias_corrected():
+    # Resampling with replacement inflates the Fréchet distance; the corrected interval still covers the
+    # estimate itself, here zero for a set compared with itself.
+    rng = np.random.default_rng(10)
+    feats = rng.normal(size=(80, 6))
+    est = bootstrap(frechet_distance, feats, feats.copy(), rounds=100)
+    assert abs(est.value) < 1e-9
+    assert est.low <= est.value <= est.high
+
+
+def test_floor_from_a_pool_has_the_generated_sample_sizes():
+    rng = np.random.default_rng(11)
+    reference, pool = rng.normal(size=(40, 5)), rng.normal(size=(300, 5))
+    floor = real_vs_real_floor(reference, size=25, rounds=4, pool=pool)
+    assert (floor.n_a, floor.n_b) == (25, 40)
+    shifted = frechet_distance(rng.normal(size=(25, 5)) + 1.0, reference)
+    assert floor.value < shifted
+    with pytest.raises(ValueError, match="pool has 300"):
+        real_vs_real_floor(reference, size=301, pool=pool)

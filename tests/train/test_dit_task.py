@@ -195,23 +195,22 @@ def test_tiny_dit_overfits_four_videos(cache: Path, tmp_path: Path) -> None:
         latent = pipe.denoise(
             noise, cond, uncond, steps=30, guidance=1.0, sampler="euler", generator=generator
         )
-        i = records.index(record)
-        own = float(((latent - target) ** 2).mean())
-        # how far apart the targets are: the sample must sit much closer to its own than that
-        apart = min(float(((targets[j] - target) ** 2).mean()) for j in range(len(targets)) if j != i)
+        errors = [float(((latent - t) ** 2).mean()) for t in targets]  # latent MSE to every target
+        own = errors[records.index(record)]
+        other = min(e for j, e in enumerate(errors) if j != records.index(record))
         decoded, sample = pipe.decode(target), pipe.decode(latent)
-        results.append((own, apart, psnr(sample, decoded)))
+        results.append((own, other, psnr(sample, decoded)))
         rows += [decoded, sample]
         labels += [
             f"{record.id} target (VAE decode): {record.report}",
             f"{record.id} sample, PSNR {results[-1][2]:.1f} dB",
         ]
     print(
-        "latent MSE to own target, to nearest other target; decoded PSNR (dB):",
+        "sample's latent MSE to its own target, to the nearest other target; decoded PSNR (dB):",
         [tuple(round(v, 3) for v in r) for r in results],
     )
-    assert all(own < apart / 4 for own, apart, _ in results)  # each report gives its own latent
-    assert all(value > 25.0 for _, _, value in results)
+    assert all(own < other / 2 for own, other, _ in results)  # each report gives its own video
+    assert all(value > 28.0 for _, _, value in results)
     if os.environ.get("FFASORA_SHEET"):
         from ffasora.io.sheet import contact_sheet
 

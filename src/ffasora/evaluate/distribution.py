@@ -97,18 +97,29 @@ def bootstrap(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> Estimate:
-    """Percentile bootstrap over videos (both sets resampled with replacement)."""
+    """Bias-corrected percentile bootstrap over videos (both sets resampled with replacement).
+
+    Resampling with replacement duplicates videos, which shrinks the fitted covariances and pushes every
+    resampled Fréchet distance up: the plain percentile interval would sit above the point estimate (for two
+    identical sets: 0 with an interval far from 0). The interval is therefore shifted by the bootstrap bias,
+    mean(resampled) - estimate, so it measures the spread of the estimate around its own value.
+    """
     a = _as_features(feats_a, "feats_a")
     b = _as_features(feats_b, "feats_b")
     rng = np.random.default_rng(seed)
-    values = [
-        metric(a[rng.integers(0, len(a), len(a))], b[rng.integers(0, len(b), len(b))]) for _ in range(rounds)
-    ]
+    values = np.array(
+        [
+            metric(a[rng.integers(0, len(a), len(a))], b[rng.integers(0, len(b), len(b))])
+            for _ in range(rounds)
+        ]
+    )
+    value = metric(a, b)
+    bias = float(values.mean()) - value
     tail = (1.0 - confidence) / 2.0
     return Estimate(
-        value=metric(a, b),
-        low=float(np.quantile(values, tail)),
-        high=float(np.quantile(values, 1.0 - tail)),
+        value=value,
+        low=float(np.quantile(values, tail)) - bias,
+        high=float(np.quantile(values, 1.0 - tail)) - bias,
         n_a=len(a),
         n_b=len(b),
         warning=sample_size_warning(len(a), len(b), a.shape[1]),
@@ -134,26 +145,39 @@ def real_vs_real_floor(
     metric: Callable[[np.ndarray, np.ndarray], float] = frechet_distance,
     rounds: int = 10,
     seed: int = 0,
+    pool: np.ndarray | None = None,
 ) -> Estimate:
-    """The metric between two disjoint random halves of the reference set: the best a generator can score.
+    """The metric real videos score against the reference: the best a generator can hope for.
 
-    ``size`` is the per-half sample count (default: half the reference); use the generated set's size so the
-    floor carries the same small-sample bias as the number it is compared with.
+    With a ``pool`` of other real videos (the training split), each round scores ``size`` pool videos
+    against the whole reference set: exactly the sample sizes of a generated set of ``size`` videos, so the
+    floor carries the same small-sample bias as the number it is compared with. Without a pool, two disjoint
+    random halves of the reference of ``size`` each (default half the reference) are compared.
     """
     x = _as_features(reference, "reference")
-    half = size or len(x) // 2
-    if 2 * half > len(x):
-        raise ValueError(f"reference has {len(x)} samples; two disjoint halves of {half} need {2 * half}")
     rng = np.random.default_rng(seed)
     values = []
-    for _ in range(rounds):
-        order = rng.permutation(len(x))
-        values.append(metric(x[order[:half]], x[order[half : 2 * half]]))
+    if pool is not None:
+        p = _as_features(pool, "pool")
+        n = size or len(x)
+        if n > len(p):
+            raise ValueError(f"pool has {len(p)} samples; a floor at size {n} needs at least that many")
+        for _ in range(rounds):
+            values.append(metric(p[rng.permutation(len(p))[:n]], x))
+        n_a, n_b = n, len(x)
+    else:
+        half = size or len(x) // 2
+        if 2 * half > len(x):
+            raise ValueError(f"reference has {len(x)} samples; two disjoint halves of {half} need {2 * half}")
+        for _ in range(rounds):
+            order = rng.permutation(len(x))
+            values.append(metric(x[order[:half]], x[order[half : 2 * half]]))
+        n_a = n_b = half
     return Estimate(
         value=float(np.mean(values)),
         low=float(np.min(values)),
         high=float(np.max(values)),
-        n_a=half,
-        n_b=half,
-        warning=sample_size_warning(half, half, x.shape[1]),
+        n_a=n_a,
+        n_b=n_b,
+        warning=sample_size_warning(n_a, n_b, x.shape[1]),
     )

@@ -98,17 +98,31 @@ def _estimate(est: Any) -> dict[str, Any]:
     return {k: v for k, v in asdict(est).items() if v is not None}
 
 
-def distribution_metrics(gen: np.ndarray, ref: np.ndarray, cfg: EvaluateConfig) -> dict[str, Any]:
-    """Fréchet and kernel distances with bootstrap CIs and the real-vs-real floor at the generated set's size."""
+def distribution_metrics(
+    gen: np.ndarray, ref: np.ndarray, cfg: EvaluateConfig, pool: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Fréchet and kernel distances with bootstrap CIs, and the real-vs-real floor at the same sample sizes.
+
+    ``pool`` holds features of other real videos (the training split): the floor then scores as many of them
+    as there are generated videos against the same reference set. Without enough pool, disjoint halves of
+    the reference are used and the floor is labelled with its (smaller) sample sizes.
+    """
     out: dict[str, Any] = {
         "frechet": _estimate(bootstrap(frechet_distance, gen, ref, cfg.bootstrap_rounds, seed=cfg.seed)),
         "kernel": _estimate(bootstrap(kernel_distance, gen, ref, cfg.bootstrap_rounds, seed=cfg.seed)),
     }
+    use_pool = pool is not None and len(pool) >= len(gen) >= 2
     half = min(len(gen), len(ref) // 2)
-    if half >= 2:
+    if use_pool or half >= 2:
         for name, metric in (("frechet", frechet_distance), ("kernel", kernel_distance)):
-            floor = real_vs_real_floor(ref, half, metric, cfg.floor_rounds, cfg.seed)
-            out[f"{name}_floor"] = _estimate(floor)
+            if use_pool:
+                floor = real_vs_real_floor(ref, len(gen), metric, cfg.floor_rounds, cfg.seed, pool=pool)
+            else:
+                floor = real_vs_real_floor(ref, half, metric, cfg.floor_rounds, cfg.seed)
+            out[f"{name}_floor"] = {
+                **_estimate(floor),
+                "method": "train-split pool" if use_pool else "reference halves",
+            }
     return out
 
 
@@ -258,8 +272,10 @@ def evaluate_videos(
     c = model.config
     gen_out = run_encoder(model, stack_clips(generated, c.frames, c.size))
     ref_out = run_encoder(model, stack_clips(reference, c.frames, c.size))
+    train = load_dataset_items(reference_root, "train", cfg.gallery_limit, tick("load training gallery"))
+    train_features = run_encoder(model, stack_clips(train, c.frames, c.size))["features"] if train else None
     step("features")
-    fvd_ffa = distribution_metrics(gen_out["features"], ref_out["features"], cfg)
+    fvd_ffa = distribution_metrics(gen_out["features"], ref_out["features"], cfg, pool=train_features)
     results: dict[str, Any] = {"distribution": {"fvd_ffa": fvd_ffa}}
     if cfg.i3d_weights:
         from ffasora.evaluate.i3d import i3d_features, load_i3d
@@ -292,7 +308,6 @@ def evaluate_videos(
     step("alignment")
     results["physiology"] = physiology_metrics(generated, reference_root, reference, pairs)
     step("physiology")
-    train = load_dataset_items(reference_root, "train", cfg.gallery_limit, tick("load training gallery"))
     results["privacy"] = privacy_metrics(
         model, gen_out["embedding"], generated, ref_out["embedding"], reference, train, cfg
     )
