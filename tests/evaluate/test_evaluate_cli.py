@@ -73,7 +73,9 @@ def test_evaluate_a_folder_of_generated_videos(sim_dataset, encoder_dir, tmp_pat
     report = json.loads((out / "report.json").read_text())
     assert report["protocol"]["n_generated"] == 3 and report["protocol"]["n_paired"] == 3
     assert report["paired"]["ssim"]["mean"] > 0.95  # gif frames of the reference itself
-    assert "generated" not in report["privacy"]  # test reports have no training video
+    # test reports have no training video: each is scored against the most alike training video instead
+    assert report["privacy"]["targets"] == {"source_report": 0, "most_alike_findings": 3}
+    assert report["privacy"]["generated"]["n"] == 3
 
 
 def test_missing_options_are_a_clear_error(tmp_path):

@@ -6,15 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from ffasora.evaluate.encoder import load_encoder, run_encoder
 from ffasora.evaluate.inputs import load_dataset_items, stack_clips
-from ffasora.evaluate.privacy import (
-    audit_embedding,
-    lightly_altered,
-    most_alike,
-    privacy_audit,
-    thumbnail_descriptor,
-)
+from ffasora.evaluate.privacy import lightly_altered, most_alike, privacy_audit, vessel_descriptor
 from ffasora.evaluate.retrieval import cosine_similarity
 
 
@@ -26,14 +19,13 @@ def _brute_recall(q: np.ndarray, g: np.ndarray, targets: np.ndarray, k: int) -> 
     return hits / len(q)
 
 
-def test_positive_control_is_found_in_the_training_gallery(sim_dataset, encoder_dir):
-    model, _ = load_encoder(encoder_dir)
+def test_positive_control_is_found_in_the_training_gallery(sim_dataset):
     train = load_dataset_items(sim_dataset, "train")
-    clips = stack_clips(train, 9, 32)
-    gallery = audit_embedding(run_encoder(model, clips)["embedding"], clips)
+    clips = stack_clips(train, 9, 64)
+    gallery = vessel_descriptor(clips)
     altered = lightly_altered(clips[:20], seed=1)
     assert not torch.equal(altered, clips[:20])
-    control = audit_embedding(run_encoder(model, altered)["embedding"], altered)
+    control = vessel_descriptor(altered)
     result = privacy_audit(gallery, gallery[:0], [], gallery[:0], [], control, ks=(5, 10))
     assert result["positive_control"]["found"], result["positive_control"]
     assert result["chance"] == {5: 5 / len(clips), 10: 10 / len(clips)}
@@ -63,10 +55,22 @@ def test_unpaired_generated_videos_have_no_recall_and_ks_fit_the_gallery():
     assert "generated" not in result and result["ks"] == [4]
 
 
-def test_most_alike_and_thumbnail_invariance():
+def test_most_alike_and_vessel_descriptor_invariance():
     assert list(most_alike([["MA", "NPA"], []], [["NPA"], ["MA", "NPA", "NVD"], ["NORMAL"]])) == [1, 2]
-    clips = torch.rand(3, 1, 5, 32, 32) * 2 - 1
-    a = thumbnail_descriptor(clips)
-    b = thumbnail_descriptor(clips * 0.5 + 0.1)  # gain and offset do not change it
+    clips = torch.rand(3, 1, 9, 48, 48) * 2 - 1
+    a = vessel_descriptor(clips)
+    b = vessel_descriptor(clips * 0.5 + 0.1)  # gain and offset do not change it
     np.testing.assert_allclose(a, b, atol=1e-6)
     assert np.allclose(np.linalg.norm(a, axis=1), 1.0)
+
+
+def test_recall_comes_with_a_binomial_test_against_chance():
+    rng = np.random.default_rng(1)
+    gallery = rng.normal(size=(200, 8))
+    copies = gallery[:40] + rng.normal(scale=0.01, size=(40, 8))
+    unrelated = rng.normal(size=(40, 8))
+    result = privacy_audit(
+        gallery, copies, list(range(40)), unrelated, rng.integers(0, 200, 40), gallery[:0], ks=(5,)
+    )
+    assert result["generated"]["p_above_chance"][5] < 1e-6  # memorised copies: far above chance
+    assert result["heldout_real"]["p_above_chance"][5] > 0.01  # unrelated videos: consistent with chance
