@@ -220,12 +220,9 @@ def test_cli_generate_one_report_and_a_batch(folder: Path, tmp_path: Path) -> No
 
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = (
-    next((p for p in (ROOT / "shared", ROOT.parent / "shared") if p.is_dir()), ROOT / "shared") / "fixtures"
-)
+FIXTURES = ROOT / "tests" / "fixtures" / "official"
 
 
-@pytest.mark.skipif(not (FIXTURES / "dit_a").is_dir(), reason="shared official-format fixtures not present")
 def test_official_layout_folders_and_the_default_text_encoder(tmp_path: Path) -> None:
     """A pipeline folder may point at official WF-VAE / Open-Sora Plan folders (RGB VAE, grey output) and use
     the bundled MiniLM encoder (384-d, the fixture DiT's caption width)."""

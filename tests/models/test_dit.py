@@ -18,9 +18,9 @@ from ffasora.models.dit_cost import count_flops, count_params
 from ffasora.models.rope import rope_tables
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = next((p for p in (ROOT / "shared", ROOT.parent / "shared") if p.is_dir()), ROOT / "shared")
-FIXTURE = SHARED / "fixtures" / "dit_a"
-OFFICIAL_KEYS = SHARED / "design" / "reference" / "keys" / "osp_v13_dit_2B_state_dict_keys.txt"
+OFFICIAL = ROOT / "tests" / "fixtures" / "official"
+FIXTURE = OFFICIAL / "dit_a"
+OFFICIAL_KEYS = OFFICIAL / "keys" / "osp_v13_dit_2B_state_dict_keys.txt"
 
 TINY = DiTConfig(
     in_channels=4, out_channels=4, num_layers=2, num_heads=2, head_dim=18, text_dim=20, sparse_n=1
@@ -43,7 +43,6 @@ def _randomise(model: DiT) -> DiT:
     return model.eval()
 
 
-@pytest.mark.skipif(not FIXTURE.is_dir(), reason="shared fixture dit_a not present")
 @pytest.mark.parametrize("official_layout", [True, False])
 def test_official_fixture_reproduces_reference_outputs(official_layout: bool) -> None:
     model = DiT.from_pretrained(FIXTURE)
@@ -58,7 +57,6 @@ def test_official_fixture_reproduces_reference_outputs(official_layout: bool) ->
         torch.testing.assert_close(out, io[out_key], atol=1e-5, rtol=0)
 
 
-@pytest.mark.skipif(not FIXTURE.is_dir(), reason="shared fixture dit_a not present")
 def test_official_config_and_keys_map_one_to_one() -> None:
     raw = json.loads((FIXTURE / "config.json").read_text())
     cfg = config_from_official(raw)
@@ -70,7 +68,6 @@ def test_official_config_and_keys_map_one_to_one() -> None:
     assert set(ours_to_official(ours)) == set(official)
 
 
-@pytest.mark.skipif(not OFFICIAL_KEYS.is_file(), reason="reference key list not present")
 def test_official_2b_preset_matches_the_reference_state_dict() -> None:
     cfg = load_config(DiTConfig, ROOT / "configs" / "dit" / "osp_v13_2b.toml")
     with torch.device("meta"):
@@ -265,7 +262,6 @@ def test_fresh_model_predicts_zero_but_trains() -> None:
     assert model.proj_out.weight.grad is not None and model.proj_out.weight.grad.abs().sum() > 0
 
 
-@pytest.mark.skipif(not FIXTURE.is_dir(), reason="shared fixture dit_a not present")
 def test_official_training_checkpoint_loads_its_ema_weights(tmp_path: Path) -> None:
     folder = tmp_path / "ckpt"
     folder.mkdir()
@@ -280,7 +276,6 @@ def test_official_training_checkpoint_loads_its_ema_weights(tmp_path: Path) -> N
         assert torch.equal(a, b), name
 
 
-@pytest.mark.skipif(not FIXTURE.is_dir(), reason="shared fixture dit_a not present")
 def test_official_folder_round_trip_is_exact(tmp_path: Path) -> None:
     model = DiT.from_pretrained(FIXTURE)
     model.save_official(tmp_path / "official")

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from ffasora.models.vae import TILE_HALO, WFVAE, WFVAEConfig, check_frames, fit_frames
 
-FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "wfvae_a"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "official" / "wfvae_a"
 TINY = WFVAEConfig(
     latent_dim=4,
     base_channels=8,
@@ -35,8 +35,6 @@ def tiny(seed: int = 0, **changes) -> WFVAE:
 
 @pytest.fixture(scope="module")
 def official():
-    if not FIXTURE.is_dir():
-        pytest.skip(f"fixture {FIXTURE} not present")
     return WFVAE.from_pretrained(FIXTURE), load_file(str(FIXTURE / "io.safetensors"))
 
 
