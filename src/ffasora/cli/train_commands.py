@@ -29,7 +29,9 @@ def register(app: typer.Typer) -> None:
 
 def train_command(
     task: str = typer.Argument(..., help=f"What to train: {', '.join(sorted(TASKS))}."),
-    config: Path = typer.Option(..., "--config", "-c", help="Preset TOML, e.g. configs/dit/train_small.toml."),
+    config: Path = typer.Option(
+        ..., "--config", "-c", help="Preset TOML, e.g. configs/dit/train_small.toml."
+    ),
     overrides: list[str] = typer.Option([], "--set", help="Override a config value: train.optim.lr=3e-4."),
     run: Path = typer.Option(
         ...,
