@@ -16,6 +16,7 @@ from ffasora.findings.ontology import (
     DIAGNOSIS_CODES,
     EYES,
     FINDING_CODES,
+    SECTORS,
     SEVERITIES,
     Diagnosis,
     Extent,
@@ -25,16 +26,7 @@ from ffasora.findings.ontology import (
 
 _MACULA = ("fovea", "parafovea", "perifovea", "macula", "posterior_pole")
 _RETINA = ("posterior_pole", "arcade", "mid_periphery", "far_periphery", "macula")
-_SECTORS = (
-    "superotemporal",
-    "inferotemporal",
-    "superonasal",
-    "inferonasal",
-    "superior",
-    "inferior",
-    "temporal",
-    "nasal",
-)
+_SECTORS = SECTORS
 
 
 @dataclass(frozen=True)
