@@ -8,8 +8,7 @@ import signal
 
 import pytest
 import torch
-from conftest import tiny_config
-from tiny_train_task import TinyDataConfig, TinyGANTask, TinyTask
+from tiny_train_task import TinyDataConfig, TinyGANTask, TinyTask, tiny_config
 
 from ffasora.train import checkpoint as ckpt
 from ffasora.train.config import CheckpointConfig, GuardConfig, ScheduleConfig

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_config
-from tiny_train_task import TinyDataConfig, TinyGANTask, TinyTask
+from tiny_train_task import TinyDataConfig, TinyGANTask, TinyTask, tiny_config
 
 from ffasora.train.checkpoint import latest_checkpoint, read_weights
 from ffasora.train.engine import Trainer
