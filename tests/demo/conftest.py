@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +10,7 @@ import pytest
 import torch
 
 from ffasora.demo.examples import example_reports
+from served_app import ServedApp, serve_code
 
 EXTRA_WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "late", "leakage", "at", "the", "macula", "."]
 
@@ -80,53 +76,13 @@ def pipeline_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-_SERVE = (
-    "import sys, uvicorn; from ffasora.demo.server import create_app; "
-    "uvicorn.run(create_app(sys.argv[1], steps=2), host='127.0.0.1', port=int(sys.argv[2]), access_log=False, "
-    "log_level='warning')"
-)
-
-
-class DemoServer:
-    """``create_app(pipeline_dir)`` under uvicorn in its own process on 127.0.0.1."""
-
-    def __init__(self, pipeline_dir: Path) -> None:
-        self.pipeline_dir, self.port = pipeline_dir, free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> DemoServer:
-        self.proc = subprocess.Popen([sys.executable, "-c", _SERVE, str(self.pipeline_dir), str(self.port)])
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/", timeout=1):
-                    return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"demo server exited with {self.proc.returncode}") from None
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("demo server did not start within 90 s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
-        self.proc = None
+def DemoServer(pipeline_dir: Path) -> ServedApp:  # noqa: N802 (kept as the name the tests use)
+    """``create_app(pipeline_dir)`` of the demo (2 sampler steps) in its own process."""
+    return ServedApp(serve_code("ffasora.demo.server", "create_app(sys.argv[1], steps=2)"), pipeline_dir, 90)
 
 
 @pytest.fixture(scope="module")
-def server(pipeline_dir: Path) -> Iterator[DemoServer]:
+def server(pipeline_dir: Path) -> Iterator[ServedApp]:
     running = DemoServer(pipeline_dir).start()
     try:
         yield running

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import av
 import numpy as np
 from PIL import Image
+
+from served_app import ServedApp, serve_code
 
 FINDINGS = (("MA", "microaneurysms"), ("LEAK_FOCAL", "focal leakage"), ("NPA", "capillary non-perfusion"))
 
@@ -64,52 +62,6 @@ def make_sources(root: Path, n_synthetic: int = 4, n_real: int = 2) -> tuple[Pat
     return syn, real
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-_SERVE = (
-    "import sys, uvicorn; from ffasora.review.server import create_app; "
-    "uvicorn.run(create_app(sys.argv[1]), host='127.0.0.1', port=int(sys.argv[2]), access_log=False, "
-    "log_level='warning')"
-)
-
-
-class ServerProcess:
-    """``create_app(study)`` under uvicorn in its own process on 127.0.0.1 (killable, restartable)."""
-
-    def __init__(self, study: Path) -> None:
-        self.study = study
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> ServerProcess:
-        self.proc = subprocess.Popen([sys.executable, "-c", _SERVE, str(self.study), str(self.port)])
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/", timeout=1):
-                    return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"server exited with {self.proc.returncode}") from None
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("server did not start within 60 s")
-
-    def stop(self, hard: bool = False) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            if hard:
-                self.proc.kill()
-            else:
-                self.proc.terminate()
-            self.proc.wait(timeout=20)
-        self.proc = None
+def ServerProcess(study: Path) -> ServedApp:  # noqa: N802 (kept as the name the tests use)
+    """``create_app(study)`` of the review app in its own process (killable, restartable)."""
+    return ServedApp(serve_code("ffasora.review.server"), study, timeout_s=60)

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from review_fixtures import free_port
+
+from served_app import free_port
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "review_load.py"
 
