@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ffasora.models.causal import CacheKeyed, CausalCache
+from ffasora.models.cpu_memory import release_large_tensors_to_os
 from ffasora.models.pretrained import build_and_load, read_config, read_state_dict, save_model_folder
 from ffasora.models.vae_arch import Coeffs, Decoder, Encoder
 from ffasora.models.vae_tiling import blend_tiles, tile_starts
@@ -252,6 +253,8 @@ class WFVAE(nn.Module):
         cache; None = the whole clip at once. ``frames``: "error" | "pad" | "trim" for other frame counts.
         """
         x = fit_frames(self._pixels_in(x), frames)
+        if x.device.type == "cpu":
+            release_large_tensors_to_os()
         moments, _ = self.encode_moments(x, chunk)
         return DiagonalGaussian(moments)
 
@@ -296,6 +299,8 @@ class WFVAE(nn.Module):
         if chunk is not None and chunk < 1:
             raise ValueError(f"decode chunk={chunk}: expected >= 1 latent frame")
         z = z.to(self._dtype()).contiguous(memory_format=torch.channels_last_3d)
+        if z.device.type == "cpu":
+            release_large_tensors_to_os()
         t, h, w = z.shape[2:]
         chunk = t if chunk is None else chunk
         windows = [(0, 0, h, w)]  # (y0, x0, y1, x1) of the kept region, latent pixels

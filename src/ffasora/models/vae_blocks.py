@@ -13,9 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ffasora.models.causal import CacheKeyed, CausalCache, CausalConv3d, per_frame
+from ffasora.models.causal import CacheKeyed, CausalCache, CausalConv3d, conv2d, per_frame
 
 CL2D, CL3D = torch.channels_last, torch.channels_last_3d
+
+
+def _silu(x: torch.Tensor) -> torch.Tensor:
+    """SiLU of a freshly computed norm output, in place when no gradient is recorded (saves an activation)."""
+    return F.silu(x, inplace=not torch.is_grad_enabled())
 
 
 class ChannelLayerNorm(nn.Module):
@@ -57,7 +62,7 @@ class FrameConv2d(nn.Conv2d):
     """A ``Conv2d`` applied to every frame. x: (B, C, T, H, W) -> (B, C', T, H', W')."""
 
     def forward(self, x: torch.Tensor, cache: CausalCache | None = None) -> torch.Tensor:  # type: ignore[override]
-        return per_frame(super().forward, x) if x.dim() == 5 else super().forward(x)
+        return per_frame(lambda f: conv2d(f, self), x) if x.dim() == 5 else conv2d(x, self)
 
 
 class ResnetBlock2D(nn.Module):
@@ -74,10 +79,9 @@ class ResnetBlock2D(nn.Module):
             self.nin_shortcut = nn.Conv2d(in_channels, out_channels, 1)
 
     def _frames(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
-        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
-        skip = self.nin_shortcut(x) if hasattr(self, "nin_shortcut") else x
-        return skip + h
+        h = conv2d(_silu(self.norm1(x)), self.conv1)
+        h = conv2d(self.dropout(_silu(self.norm2(h))), self.conv2)
+        return h.add_(self.nin_shortcut(x) if hasattr(self, "nin_shortcut") else x)
 
     def forward(self, x: torch.Tensor, cache: CausalCache | None = None) -> torch.Tensor:
         return per_frame(self._frames, x)
@@ -97,10 +101,14 @@ class ResnetBlock3D(nn.Module):
             self.nin_shortcut = CausalConv3d(in_channels, out_channels, 1)
 
     def forward(self, x: torch.Tensor, cache: CausalCache | None = None) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)), cache)
-        h = self.conv2(self.dropout(F.silu(self.norm2(h))), cache)
-        skip = self.nin_shortcut(x, cache) if hasattr(self, "nin_shortcut") else x
-        return skip + h
+        # Each step rebinds `h`, so the previous activation is freed before the next convolution runs:
+        # at most the input, one padded activation and one output are alive at a time.
+        h = self.conv1.pad(_silu(self.norm1(x)), cache)
+        h = self.conv1.convolve(h)
+        h = self.conv2.pad(self.dropout(_silu(self.norm2(h))), cache)
+        h = self.conv2.convolve(h)
+        # Adding into the fresh conv output is safe under autograd (convolution backward keeps no output).
+        return h.add_(self.nin_shortcut(x, cache) if hasattr(self, "nin_shortcut") else x)
 
 
 class AttnBlock3DFix(nn.Module):
@@ -149,8 +157,8 @@ class Upsample(nn.Module):
 
     def forward(self, x: torch.Tensor, cache: CausalCache | None = None) -> torch.Tensor:
         def up(f: torch.Tensor) -> torch.Tensor:
-            return self.conv(
-                F.interpolate(f, scale_factor=2.0, mode="nearest").contiguous(memory_format=CL2D)
+            return conv2d(
+                F.interpolate(f, scale_factor=2.0, mode="nearest").contiguous(memory_format=CL2D), self.conv
             )
 
         return per_frame(up, x)
