@@ -81,8 +81,16 @@ def child(args: argparse.Namespace) -> None:
             "encode": lambda: model.encode(x).latent_dist.mode(),
             "decode": lambda: model.decode(z).sample,
         }[args.op]
+    compile_s = 0.0
+    if args.winograd:
+        from ffasora.models import winograd
+
+        # Compile the transforms before timing (once per process; inductor caches them on disk after).
+        start = time.perf_counter()
+        winograd._compiled_transforms()
+        compile_s = time.perf_counter() - start
     times, cpu = [], []
-    with torch.inference_mode():
+    with torch.inference_mode(), _maybe_winograd(args.winograd):
         for _ in range(args.warmup):
             run()
         for _ in range(args.repeat):
@@ -98,7 +106,17 @@ def child(args: argparse.Namespace) -> None:
         "cpu": statistics.median(cpu),
         "times": times,
     }
-    print(json.dumps(result | {"peak_mb": peak, "init_mb": init_rss}))
+    print(json.dumps(result | {"peak_mb": peak, "init_mb": init_rss, "compile_s": compile_s}))
+
+
+def _maybe_winograd(enabled: bool):  # -> context manager
+    import contextlib
+
+    if not enabled:
+        return contextlib.nullcontext()
+    from ffasora.models.winograd import winograd_convolutions
+
+    return winograd_convolutions()
 
 
 def check(args: argparse.Namespace) -> None:
@@ -113,9 +131,10 @@ def check(args: argparse.Namespace) -> None:
     x = torch.rand(1, 3, t, h, w, generator=gen) * 2 - 1
     with torch.inference_mode():
         ref_z = official.encode(x).latent_dist.mode()
-        our_z = ours.encode(x, chunk=args.enc_chunk or None).mean
         ref_x = official.decode(ref_z).sample
-        our_x = ours.decode(ref_z, chunk=args.dec_chunk or None, tile=args.tile)
+        with _maybe_winograd(args.winograd):
+            our_z = ours.encode(x, chunk=args.enc_chunk or None).mean
+            our_x = ours.decode(ref_z, chunk=args.dec_chunk or None, tile=args.tile)
     print(
         json.dumps(
             {
@@ -132,6 +151,8 @@ def spawn(args: argparse.Namespace, mode: str, impl: str, model: str, size: str,
            "--dec-chunk", str(args.dec_chunk)]  # fmt: skip
     if args.tile:
         cmd += ["--tile", str(args.tile)]
+    if args.winograd:
+        cmd += ["--winograd"]
     env = dict(os.environ)
     if args.official:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.official, env.get("PYTHONPATH", "")]))
@@ -165,7 +186,10 @@ def main() -> None:
     parser.add_argument(
         "--dec-chunk", type=int, default=2, help="latent frames per decode chunk (0: whole clip)"
     )
-    parser.add_argument("--tile", type=int, default=None)
+    parser.add_argument("--tile", type=int, default=None, help="decode tile size in latent pixels")
+    parser.add_argument(
+        "--winograd", action="store_true", help="ours with Winograd F(4x4, 3x3) convolutions (fp32)"
+    )
     parser.add_argument(
         "--check-size", default="21x128x128", help="size for the ours-vs-official output check"
     )

@@ -60,7 +60,7 @@ def test_winograd_conv_matches_direct_convolution(
 
 
 def test_eligible_only_inside_the_switch_and_for_fp32_inference_3x3() -> None:
-    x = torch.zeros(1, 64, 3, 64, 64)
+    x = torch.zeros(1, 64, 4, 64, 64)
     weight = torch.zeros(64, 64, 3, 3, 3)
     assert not winograd.eligible(x, weight, (1, 1, 1), (0, 1, 1))
     with winograd.winograd_convolutions():
@@ -69,6 +69,7 @@ def test_eligible_only_inside_the_switch_and_for_fp32_inference_3x3() -> None:
             assert not winograd.eligible(x, weight, (2, 2, 2), (0, 1, 1))  # strided: not this algorithm
             assert not winograd.eligible(x.double(), weight.double(), (1, 1, 1), (0, 1, 1))
             assert not winograd.eligible(x[:, :, :, :8, :8], weight, (1, 1, 1), (0, 1, 1))  # too small to pay
+            assert not winograd.eligible(x[:, :, :3], weight, (1, 1, 1), (0, 1, 1))  # one output frame
         assert not winograd.eligible(x, weight.requires_grad_(), (1, 1, 1), (0, 1, 1))  # training: direct
 
 
@@ -95,3 +96,17 @@ def test_a_wfvae_encodes_and_decodes_within_1e4_with_winograd(monkeypatch: pytes
     assert len(calls) > 20
     assert (z_fast - z).abs().max().item() < 1e-4
     assert (y_fast - y).abs().max().item() < 1e-4
+
+
+@pytest.mark.slow
+def test_compiled_transforms_equal_the_eager_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inductor-compiled transforms (the default where a C++ compiler exists) do the same arithmetic."""
+    torch.manual_seed(1)
+    x = torch.randn(1, 64, 5, 72, 68).contiguous(memory_format=torch.channels_last_3d)
+    weight = torch.randn(64, 64, 3, 3, 3).contiguous(memory_format=torch.channels_last_3d) / 40
+    bias = torch.randn(64)
+    with torch.no_grad():
+        eager = winograd.winograd_conv(x, weight, bias)
+        monkeypatch.setattr(winograd, "COMPILE", True)
+        compiled = winograd.winograd_conv(x, weight, bias)
+    assert (compiled - eager).abs().max().item() < 1e-5

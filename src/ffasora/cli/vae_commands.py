@@ -62,6 +62,10 @@ def reconstruct(
         None, help="LPIPS calibration file (lin layers); else uncalibrated."
     ),
     out: Path | None = typer.Option(None, help="Write per-video and mean metrics as JSON here."),
+    winograd: bool = typer.Option(
+        False,
+        help="Winograd F(4x4, 3x3) convolutions on CPU: ~1.8x faster for wide models, ~3e-5 from exact.",
+    ),
 ) -> None:
     """Encode and decode every video (posterior mean) and report PSNR, SSIM (and LPIPS) per video and mean."""
     import numpy as np
@@ -70,6 +74,7 @@ def reconstruct(
     from rich.table import Table
 
     from ffasora.evaluate.paired import psnr, ssim
+    from ffasora.models.winograd import winograd_convolutions
     from ffasora.train.vae_losses import LPIPS
     from ffasora.train.vae_task import to_uint8
 
@@ -77,7 +82,7 @@ def reconstruct(
     vae = _load_vae(model)
     lpips = LPIPS(lpips_trunk, lpips_net, lpips_lin) if lpips_trunk else None
     rows: list[dict[str, Any]] = []
-    with torch.inference_mode():
+    with torch.inference_mode(), winograd_convolutions(winograd):
         for item in items:
             x = item["video"][None]  # (1, 1, T, H, W)
             z = vae.encode(x).mean

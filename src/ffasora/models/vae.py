@@ -290,7 +290,8 @@ class WFVAE(nn.Module):
         ``tile_overlap`` pixels (None = no tiling). ``conv_in`` and ``mid`` (with the attention) run on whole
         frames, which is cheap at latent resolution; with ``tile_halo >= TILE_HALO`` every later convolution
         sees its full receptive field, so tiled == whole up to float rounding. ``channels=1``
-        averages the RGB output of a 3-channel model to grey. ``progress(done, total)`` gets latent frames.
+        averages the RGB output of a 3-channel model to grey. ``progress(done, total)`` counts
+        (tile, chunk) steps.
         """
         if z.dim() != 5 or z.shape[1] != self.config.latent_dim:
             raise ValueError(f"expected latents (B, {self.config.latent_dim}, t, h, w), got {tuple(z.shape)}")
@@ -310,29 +311,34 @@ class WFVAE(nn.Module):
                 for y0 in tile_starts(h, tile, tile_overlap)
                 for x0 in tile_starts(w, tile, tile_overlap)
             ]
-        head_cache, tile_caches, outs = CausalCache(), [CausalCache() for _ in windows], []
+        # The head (with the attention) runs on whole frames once per chunk. The tail then runs tile by
+        # tile, each through every chunk with its own causal cache, so only one tile's cache (the largest
+        # memory term at 512 x 512: two frames per convolution) is ever alive.
+        head_cache, hidden = CausalCache(), []
         for start in range(0, t, chunk):
-            final = start + chunk >= t
-            head_cache.final = final
-            hidden = self.decoder.head(z[:, :, start : start + chunk], head_cache)
-            parts = []
-            for (y0, x0, y1, x1), cache in zip(windows, tile_caches, strict=True):
-                # Each tile gets `tile_halo` latent pixels of real context on every side, cropped away after.
-                ya, xa, yb, xb = (
-                    max(0, y0 - tile_halo),
-                    max(0, x0 - tile_halo),
-                    min(h, y1 + tile_halo),
-                    min(w, x1 + tile_halo),
+            head_cache.final = start + chunk >= t
+            hidden.append(self.decoder.head(z[:, :, start : start + chunk], head_cache))
+        tiles: list[list[tuple[tuple[int, int], torch.Tensor]]] = [[] for _ in hidden]
+        done, total = 0, len(windows) * len(hidden)
+        for y0, x0, y1, x1 in windows:
+            # Each tile gets `tile_halo` latent pixels of real context on every side, cropped away after.
+            ya, xa = max(0, y0 - tile_halo), max(0, x0 - tile_halo)
+            yb, xb = min(h, y1 + tile_halo), min(w, x1 + tile_halo)
+            dy, dx = (y0 - ya) * 8, (x0 - xa) * 8
+            cache = CausalCache()
+            for i, states in enumerate(hidden):
+                cache.final = i == len(hidden) - 1
+                part = self.decoder.tail(states[..., ya:yb, xa:xb], cache)[0]
+                tiles[i].append(
+                    ((y0 * 8, x0 * 8), part[..., dy : dy + (y1 - y0) * 8, dx : dx + (x1 - x0) * 8])
                 )
-                cache.final = final
-                part = self.decoder.tail(hidden[..., ya:yb, xa:xb], cache)[0]
-                dy, dx = (y0 - ya) * 8, (x0 - xa) * 8
-                parts.append(((y0 * 8, x0 * 8), part[..., dy : dy + (y1 - y0) * 8, dx : dx + (x1 - x0) * 8]))
-            outs.append(
-                parts[0][1] if len(parts) == 1 else blend_tiles(parts, (h * 8, w * 8), tile_overlap * 8)
-            )
-            if progress is not None:
-                progress(min(start + chunk, t), t)
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+        outs = [
+            parts[0][1] if len(parts) == 1 else blend_tiles(parts, (h * 8, w * 8), tile_overlap * 8)
+            for parts in tiles
+        ]
         video = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
         if channels == 1 and video.shape[1] == 3:
             video = video.mean(dim=1, keepdim=True)

@@ -30,7 +30,6 @@ from fractions import Fraction
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 OUTPUT_TILE = 4  # m: output pixels per tile side
 KERNEL = 3  # r: the spatial kernel this module handles
@@ -97,41 +96,33 @@ def transform_matrices(
 A_T, G_MATRIX, B_T = transform_matrices()
 
 
-def _input_transform(x: torch.Tensor, first: int, rows: int, all_rows: int, cols: int) -> torch.Tensor:
-    """(T, H, W, C) -> V (36, T, rows, cols, C): tile rows ``first .. first + rows`` of ``all_rows``.
+def _combine(coefficients: list[float], tensors: list[torch.Tensor]) -> torch.Tensor:
+    """``sum_i coefficients[i] * tensors[i]`` over the non-zero coefficients (traced into one kernel)."""
+    terms = [(c, t) for c, t in zip(coefficients, tensors, strict=True) if c]
+    total = terms[0][0] * terms[0][1]
+    for c, t in terms[1:]:
+        total = total + c * t
+    return total
 
-    The convolution's zero padding (1 pixel, plus whatever completes the last tile) is applied here so
-    that the compiler folds it into the transform's loads instead of copying the activation.
-    """
+
+def _input_transform(x: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    """Padded (T, 4 rows + 2, 4 cols + 2, C) -> V (36, T, rows, cols, C)."""
     b_t, m, n = B_T, OUTPUT_TILE, len(B_T)
-    _, h, w, _ = x.shape
-    x = F.pad(x, (0, 0, 1, 1 + cols * m - w, 1, 1 + all_rows * m - h))
-    x = x[:, first * m : (first + rows) * m + 2]
     row_views = [x[:, i : i + m * (rows - 1) + 1 : m] for i in range(n)]  # (T, rows, W', C)
-    rows_t = [sum(b_t[r][i] * row_views[i] for i in range(n) if b_t[r][i]) for r in range(n)]
+    rows_t = [_combine(b_t[r], row_views) for r in range(n)]
     out = []
     for y in rows_t:
         col_views = [y[:, :, j : j + m * (cols - 1) + 1 : m] for j in range(n)]  # (T, rows, cols, C)
-        out += [sum(b_t[s][j] * col_views[j] for j in range(n) if b_t[s][j]) for s in range(n)]
-    return torch.stack(out)  # type: ignore[arg-type]
+        out += [_combine(b_t[s], col_views) for s in range(n)]
+    return torch.stack(out)
 
 
 def _output_transform(products: list[torch.Tensor], bias: torch.Tensor) -> torch.Tensor:
     """36 x (T, rows, cols, O) tile products -> (T, 4*rows, 4*cols, O), bias added."""
     a_t, m, n = A_T, len(A_T), len(A_T[0])
     t, rows, cols, o = products[0].shape
-    partial = [
-        [sum(a_t[p][i] * products[i * n + s] for i in range(n) if a_t[p][i]) for s in range(n)]
-        for p in range(m)
-    ]
-    out = []
-    for p in range(m):
-        out.append(
-            torch.stack(
-                [sum(a_t[q][s] * partial[p][s] for s in range(n) if a_t[q][s]) + bias for q in range(m)],
-                dim=3,
-            )
-        )  # type: ignore[operator]
+    partial = [[_combine(a_t[p], products[s::n]) for s in range(n)] for p in range(m)]  # (T, r, c, O)
+    out = [torch.stack([_combine(a_t[q], partial[p]) + bias for q in range(m)], dim=3) for p in range(m)]
     return torch.stack(out, dim=2).reshape(t, rows * m, cols * m, o)  # (T, rows, 4, cols, 4, O)
 
 
@@ -146,11 +137,13 @@ def _compiled_transforms() -> tuple[Callable[..., torch.Tensor], Callable[..., t
     try:
         compiled_in = torch.compile(_input_transform, dynamic=True)
         compiled_out = torch.compile(_output_transform, dynamic=True)
-        # Fail here, once, rather than in the middle of a decode. Sizes of 0 and 1 are specialised by the
-        # compiler, so the probe uses >= 2 everywhere.
-        with torch.no_grad():
-            probe = compiled_in(torch.zeros(3, 14, 14, 8), 0, 3, 4, 4)
-            compiled_out(list(probe[:, :, :, :, :4].unbind(0)), nn.Parameter(torch.zeros(4)).detach())
+        # Fail here, once, rather than in the middle of a decode. The compiler specialises on sizes 0
+        # and 1 and on inference vs. ordinary tensors; winograd_conv only ever passes sizes >= 2 and
+        # inference tensors, so this one probe is the only compilation.
+        with torch.inference_mode():
+            # Distinct sizes too, or "duck sizing" would assume equal dimensions stay equal.
+            probe = compiled_in(torch.zeros(2, 14, 22, 8), 3, 5)  # (T, rows, cols, C) = (2, 3, 5, 8)
+            compiled_out([p.contiguous() for p in probe[:, :, :, :, :4].unbind(0)], torch.zeros(4))
         return compiled_in, compiled_out
     except Exception:  # no C++ compiler, unsupported platform: same maths, eager
         return _input_transform, _output_transform
@@ -183,7 +176,13 @@ def eligible(
         and tuple(padding[-2:]) == (1, 1)
         and min(weight.shape[0], weight.shape[1]) >= MIN_CHANNELS
         and min(x.shape[-2:]) >= MIN_SIDE
+        and _output_frames(x, weight) >= 2  # one output frame: direct (and no size-1 recompile)
     )
+
+
+def _output_frames(x: torch.Tensor, weight: torch.Tensor) -> int:
+    """Frames out of a 3D convolution (B, C, T, H, W), or of a 2D one over (frames, C, H, W)."""
+    return x.shape[2] - weight.shape[2] + 1 if x.dim() == 5 else x.shape[0]
 
 
 def winograd_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -195,22 +194,30 @@ def winograd_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     o, _, k_t = weight.shape[:3]
     m = OUTPUT_TILE
     rows, cols = -(-h // m), -(-w // m)
+    # Blocks of tile rows; never a block of one row (the compiler would specialise on it).
+    starts = list(range(0, rows, BLOCK_TILE_ROWS))
+    if len(starts) > 1 and rows - starts[-1] < 2:
+        starts.pop()
+    bounds = list(zip(starts, starts[1:] + [rows], strict=True))
     u = filter_transform(weight)
-    # A plain tensor, not a Parameter: the compiler would specialise on each layer's parameter shape.
-    bias = bias.detach() if bias is not None else x.new_zeros(o)
     forward_in, forward_out = _transforms()
     out = torch.empty((b, o, t - k_t + 1, h, w), dtype=x.dtype, memory_format=torch.channels_last_3d)
-    for n in range(b):
-        frames = x[n].permute(1, 2, 3, 0)  # (T, H, W, C): a view of channels-last input
-        target = out[n].permute(1, 2, 3, 0)  # (T_out, H, W, O) view
-        for r0 in range(0, rows, BLOCK_TILE_ROWS):
-            r1 = min(rows, r0 + BLOCK_TILE_ROWS)
-            v = forward_in(frames, r0, r1 - r0, rows, cols)  # (36, T, r1 - r0, cols, C)
-            products = [_tile_products(v[p], u[p].view(o, k_t, c)) for p in range(v.shape[0])]
-            del v
-            block = forward_out(products, bias)  # (T_out, 4 (r1 - r0), 4 cols, O)
-            y0, y1 = r0 * m, min(h, r1 * m)
-            target[:, y0:y1] = block[:, : y1 - y0, :w]
+    with torch.inference_mode():  # every tensor the compiled transforms see is then an inference tensor
+        bias = bias.clone() if bias is not None else x.new_zeros(o)
+        for n in range(b):
+            target = out[n].permute(1, 2, 3, 0)  # (T_out, H, W, O) view
+            # (T, H', W', C): zero halo of 1 plus whatever completes the last tile.
+            frames = F.pad(x[n].permute(1, 2, 3, 0), (0, 0, 1, 1 + cols * m - w, 1, 1 + rows * m - h))
+            for r0, r1 in bounds:
+                # contiguous: the compiled transform is specialised to contiguous input (one compilation)
+                block_in = frames[:, r0 * m : r1 * m + 2].contiguous()
+                v = forward_in(block_in, r1 - r0, cols)  # (36, T, r1 - r0, cols, C)
+                del block_in
+                products = [_tile_products(v[p], u[p].view(o, k_t, c)) for p in range(v.shape[0])]
+                del v
+                block = forward_out(products, bias)  # (T_out, 4 (r1 - r0), 4 cols, O)
+                y0, y1 = r0 * m, min(h, r1 * m)
+                target[:, y0:y1] = block[:, : y1 - y0, :w]
     return out
 
 
