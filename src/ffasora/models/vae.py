@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -240,7 +240,9 @@ class WFVAE(nn.Module):
             )
         if x.shape[-1] % 8 or x.shape[-2] % 8:
             raise ValueError(f"height and width must be multiples of 8, got {tuple(x.shape[-2:])}")
-        return x.to(self._dtype()).contiguous(memory_format=torch.channels_last_3d)
+        # No layout change here: the encoder makes each chunk channels-last itself, so a chunked encode
+        # never holds a second copy of the whole clip (66 MB at 21 x 512 x 512).
+        return x.to(self._dtype())
 
     def _dtype(self) -> torch.dtype:
         """The compute dtype: inputs are cast to the weights' dtype (fp32, or bf16 after ``.to(bfloat16)``)."""
@@ -255,23 +257,27 @@ class WFVAE(nn.Module):
         x = fit_frames(self._pixels_in(x), frames)
         if x.device.type == "cpu":
             release_large_tensors_to_os()
-        moments, _ = self.encode_moments(x, chunk)
-        return DiagonalGaussian(moments)
+        return DiagonalGaussian(torch.cat([m for m, _ in self._encode_chunks(x, chunk)], dim=2))
 
     def encode_moments(self, x: torch.Tensor, chunk: int | None = None) -> tuple[torch.Tensor, Coeffs]:
         """Raw encoder output (B, 2*latent, t, h, w) and the true energy-flow coefficients (W2, W3)."""
+        parts = list(self._encode_chunks(x, chunk))
+        if len(parts) == 1:
+            return parts[0]
+        w2, w3 = (torch.cat([coeffs[i] for _, coeffs in parts], dim=2) for i in (0, 1))
+        return torch.cat([m for m, _ in parts], dim=2), (w2, w3)
+
+    def _encode_chunks(self, x: torch.Tensor, chunk: int | None) -> Iterator[tuple[torch.Tensor, Coeffs]]:
+        """Encoder outputs chunk by chunk (a generator: ``encode`` keeps only the moments of each)."""
         t = x.shape[2]
         if chunk is None or chunk >= t - 1:
-            return self.encoder(x)
+            yield self.encoder(x)
+            return
         if chunk < 4 or chunk % 4:
             raise ValueError(f"encode chunk={chunk}: expected a multiple of 4 pixel frames")
-        cache, moments, w2s, w3s = CausalCache(), [], [], []
+        cache = CausalCache()
         for start, stop in [(0, 1)] + [(s, min(s + chunk, t)) for s in range(1, t, chunk)]:
-            m, (w2, w3) = self.encoder(x[:, :, start:stop], cache)
-            moments.append(m)
-            w2s.append(w2)
-            w3s.append(w3)
-        return torch.cat(moments, dim=2), (torch.cat(w2s, dim=2), torch.cat(w3s, dim=2))
+            yield self.encoder(x[:, :, start:stop], cache)
 
     def decode(
         self,

@@ -18,7 +18,7 @@ from ffasora.models.causal import CacheKeyed, CausalCache, CausalConv3d, conv2d,
 CL2D, CL3D = torch.channels_last, torch.channels_last_3d
 
 
-def _silu(x: torch.Tensor) -> torch.Tensor:
+def fresh_silu(x: torch.Tensor) -> torch.Tensor:
     """SiLU of a freshly computed norm output, in place when no gradient is recorded (saves an activation)."""
     return F.silu(x, inplace=not torch.is_grad_enabled())
 
@@ -79,8 +79,12 @@ class ResnetBlock2D(nn.Module):
             self.nin_shortcut = nn.Conv2d(in_channels, out_channels, 1)
 
     def _frames(self, x: torch.Tensor) -> torch.Tensor:
-        h = conv2d(_silu(self.norm1(x)), self.conv1)
-        h = conv2d(self.dropout(_silu(self.norm2(h))), self.conv2)
+        # One step per line so that each rebinding of `h` frees the previous activation before the next
+        # convolution allocates its output (three activations alive at most, not four).
+        h = fresh_silu(self.norm1(x))
+        h = conv2d(h, self.conv1)
+        h = fresh_silu(self.norm2(h))
+        h = conv2d(self.dropout(h), self.conv2)
         return h.add_(self.nin_shortcut(x) if hasattr(self, "nin_shortcut") else x)
 
     def forward(self, x: torch.Tensor, cache: CausalCache | None = None) -> torch.Tensor:
@@ -103,9 +107,9 @@ class ResnetBlock3D(nn.Module):
     def forward(self, x: torch.Tensor, cache: CausalCache | None = None) -> torch.Tensor:
         # Each step rebinds `h`, so the previous activation is freed before the next convolution runs:
         # at most the input, one padded activation and one output are alive at a time.
-        h = self.conv1.pad(_silu(self.norm1(x)), cache)
+        h = self.conv1.pad(fresh_silu(self.norm1(x)), cache)
         h = self.conv1.convolve(h)
-        h = self.conv2.pad(self.dropout(_silu(self.norm2(h))), cache)
+        h = self.conv2.pad(self.dropout(fresh_silu(self.norm2(h))), cache)
         h = self.conv2.convolve(h)
         # Adding into the fresh conv output is safe under autograd (convolution backward keeps no output).
         return h.add_(self.nin_shortcut(x, cache) if hasattr(self, "nin_shortcut") else x)
