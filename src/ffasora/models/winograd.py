@@ -11,13 +11,14 @@ products (one per tile position), which oneDNN runs as ordinary convolutions; th
 
 Accuracy: the interpolation points (0, 1, -1, 1/2, -1/2, inf) keep the transforms' constants small (Barabasz
 et al. 2020, "Error analysis and improving the accuracy of Winograd convolution"). Measured on random
-WF-VAE-S weights, a 21x64x64 encode and decode move by at most ~1.5e-5 against direct fp32 convolution
-(tests/models/test_winograd.py bounds every layer); that is why this file stops at F(4x4, 3x3): F(6x6, 3x3)
-would cut products by another 1.8x but costs ~10x the error.
+WF-VAE-S weights (21x128x128 and 5x512x512), encode and decode outputs move by at most 3e-5 against direct
+fp32 convolution, inside the 1e-4 budget; larger tiles, whose error grows quickly with the tile size, are
+not offered for that reason.
 
 The transforms are cheap arithmetically but touch every element several times; they are compiled once per
-process with ``torch.compile`` when a C++ compiler is present (a few seconds, cached on disk by inductor)
-and otherwise run eagerly, which is correct but slower than direct convolution.
+process with ``torch.compile`` when a C++ compiler is present (measured 7-15 s with inductor's on-disk cache
+warm, 20-50 s the first time on a machine) and otherwise run eagerly, which is correct but slower than
+direct convolution. Only inference uses this path (training keeps autograd's direct convolution).
 """
 
 from __future__ import annotations
