@@ -72,6 +72,7 @@ def causal_pad(
     else:
         context = cache.pop(key)
     padded = x if context is None or context.shape[2] == 0 else _cat_frames(context, x)
+    del context  # free the previous tail before the new one is copied out (one activation less at peak)
     if cache is not None:
         n_out = max(0, (padded.shape[2] - kernel_t) // stride_t + 1)
         cache.put(key, padded[:, :, n_out * stride_t :])

@@ -109,7 +109,8 @@ class ResnetBlock3D(nn.Module):
         # at most the input, one padded activation and one output are alive at a time.
         h = self.conv1.pad(fresh_silu(self.norm1(x)), cache)
         h = self.conv1.convolve(h)
-        h = self.conv2.pad(self.dropout(fresh_silu(self.norm2(h))), cache)
+        h = self.dropout(fresh_silu(self.norm2(h)))
+        h = self.conv2.pad(h, cache)
         h = self.conv2.convolve(h)
         # Adding into the fresh conv output is safe under autograd (convolution backward keeps no output).
         return h.add_(self.nin_shortcut(x, cache) if hasattr(self, "nin_shortcut") else x)
