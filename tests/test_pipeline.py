@@ -193,6 +193,38 @@ def test_saved_video_carries_provenance(pipe: FFASoraPipeline, tmp_path: Path) -
         out.save(tmp_path / "clip.avi")
 
 
+def test_cli_generate_jsonl_batch_with_multiline_reports_ids_and_seeds(folder: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ffasora.cli import app
+
+    batch = tmp_path / "reports.jsonl"
+    entries = [
+        {"report": "late leakage .\nnormal disc .", "id": "case 1", "seed": 11},
+        {"report": "normal disc ."},
+    ]
+    batch.write_text("\n".join(json.dumps(e) for e in entries) + "\n")
+    args = [
+        "generate",
+        "--model",
+        str(folder),
+        "--steps",
+        "2",
+        "--batch",
+        str(batch),
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    first = json.loads((tmp_path / "o" / "case_1.json").read_text())
+    assert first["seed"] == 11 and "\n" in first["report"]
+    assert json.loads((tmp_path / "o" / "00001.json").read_text())["seed"] == 1
+    batch.write_text('{"id": "x"}\n')
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0 and "line 1" in result.output
+
+
 def test_cli_generate_one_report_and_a_batch(folder: Path, tmp_path: Path) -> None:
     """``ffasora generate`` end to end (kept here to share the tiny pipeline folder)."""
     from typer.testing import CliRunner

@@ -28,7 +28,10 @@ def generate(
         Path("ffasora_video.mp4"), "--out", "-o", help="Video file (.mp4 or .gif); with --batch, a folder."
     ),
     batch: Path | None = typer.Option(
-        None, "--batch", help="Text file with one report per line; writes <out>/<line:05d>.mp4 + .json."
+        None,
+        "--batch",
+        help="Text file with one report per line (writes <out>/<line:05d>.mp4 + .json), or a .jsonl file "
+        'of {"report": ..., "id": ..., "seed": ...} objects (reports may span lines; id names the files).',
     ),
     frames: int | None = typer.Option(None, "--frames", help="Frames, 1 + 4k (default: the model's, 21)."),
     height: int | None = typer.Option(
@@ -115,12 +118,30 @@ def _jobs(
     if not batch.is_file():
         raise typer.BadParameter(f"--batch {batch}: no such file")
     lines = batch.read_text(encoding="utf-8").splitlines()
+    if batch.suffix == ".jsonl":
+        entries = [_jsonl_entry(batch, n, line, seed) for n, line in enumerate(lines, 1) if line.strip()]
+    else:
+        entries = [(line, seed + i, f"{i:05d}") for i, line in enumerate(lines) if line.strip()]
+    names = [name for _, _, name in entries]
+    if len(set(names)) != len(names):
+        raise typer.BadParameter(f"--batch {batch}: ids must be unique (they name the output files)")
     out.mkdir(parents=True, exist_ok=True)
-    return [
-        (line, seed + i, out / f"{i:05d}.mp4")
-        for i, line in enumerate(lines)
-        if line.strip() and i % world == rank
-    ]
+    return [(text, s, out / f"{name}.mp4") for i, (text, s, name) in enumerate(entries) if i % world == rank]
+
+
+def _jsonl_entry(batch: Path, line_no: int, line: str, seed: int) -> tuple[str, int, str]:
+    """(report, seed, file stem) from one JSONL line; the seed defaults to ``seed + line index``."""
+    import json
+    import re
+
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise typer.BadParameter(f"--batch {batch}, line {line_no}: not JSON ({err.msg})") from None
+    if not isinstance(entry, dict) or not str(entry.get("report", "")).strip():
+        raise typer.BadParameter(f'--batch {batch}, line {line_no}: expected an object with a "report"')
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(entry.get("id", f"{line_no - 1:05d}")))
+    return str(entry["report"]), int(entry.get("seed", seed + line_no - 1)), name
 
 
 def _run(pipe: Any, report: str, seed: int, options: dict[str, Any], show: bool, label: str) -> Any:
