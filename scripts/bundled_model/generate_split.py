@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--guidance", type=float, default=None, help="CFG scale [default: the pipeline's]")
     args = parser.parse_args()
 
     pipe = FFASoraPipeline.from_pretrained(args.model)
@@ -38,7 +39,7 @@ def main() -> None:
         if path.with_suffix(".json").is_file():
             continue
         started = time.perf_counter()
-        video = pipe(record.report, seed=i, steps=args.steps)
+        video = pipe(record.report, seed=i, steps=args.steps, guidance=args.guidance)
         video.metadata["source_id"] = record.id
         video.save(path)
         seconds.append(time.perf_counter() - started)

@@ -37,6 +37,10 @@ def test_train_features_writes_a_model_folder(sim_dataset, tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert config["model_type"] == "ffasora-video-encoder" and config["trained_on"]["n_train"] > 0
     assert (out / "model.safetensors").is_file()
+    held = config["holdout"]
+    assert held["split"] == "val"  # thresholds are chosen on val, never on test
+    assert set(held["thresholds"]) == set(config["codes"]) and "micro_f1_at_0.5" in held
+    assert all(0.0 < t < 1.0 for t in held["thresholds"].values())
 
 
 def test_evaluate_dataset_against_itself(sim_dataset, encoder_dir, tmp_path):

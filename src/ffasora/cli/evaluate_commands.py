@@ -137,24 +137,33 @@ def train_features_command(
     frames: int = typer.Option(21, "--frames", help="Frames per clip (1 + 4k)."),
     size: int = typer.Option(64, "--size", help="Clip side in pixels."),
     width: int = typer.Option(16, "--width", help="Channels of the first stage."),
+    stages: int = typer.Option(3, "--stages", help="CNN stages (each after the first halves T, H, W)."),
     epochs: int = typer.Option(12, "--epochs", help="Training epochs."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Videos per step."),
+    lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate (one-cycle schedule)."),
     seed: int = typer.Option(0, "--seed", help="Training seed."),
     limit: int = typer.Option(None, "--limit", help="Use only the first N training videos."),
+    calibrate: bool = typer.Option(
+        True,
+        "--calibrate/--no-calibrate",
+        help="Choose per-code decision thresholds on the val split and fold them into the findings head.",
+    ),
 ) -> None:
     """Train the in-domain encoder + findings classifier (FVD-FFA features, privacy embedding) on DATASET."""
     from ffasora.evaluate.encoder import EncoderConfig, TrainConfig
     from ffasora.evaluate.features import train_features
 
     try:
-        config = EncoderConfig(frames=frames, size=size, width=width)
+        config = EncoderConfig(frames=frames, size=size, width=width, stages=stages)
         with _stages() as stage:
             result = train_features(
                 dataset,
                 out or dataset / ENCODER_DIR,
                 config,
-                TrainConfig(epochs=epochs, seed=seed),
+                TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed),
                 limit,
                 stage,
+                calibrate,
             )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
@@ -162,4 +171,9 @@ def train_features_command(
     typer.echo(
         f"{result['model']}: trained on {result['trained_on']['n_train']} videos in {result['seconds']} s; "
         f"findings micro-F1 on {held['split']} ({held['n']} videos): {held['micro_f1']}"
+        + (
+            f" (per-code thresholds chosen there; at 0.5: {held['micro_f1_at_0.5']})"
+            if "thresholds" in held
+            else ""
+        )
     )

@@ -217,6 +217,21 @@ def train_encoder(
 
 
 @torch.no_grad()
+def calibrate_findings(model: VideoEncoder, thresholds: Sequence[float] | np.ndarray) -> None:
+    """Move per-code decision thresholds (K,) into the findings head, in place.
+
+    Subtracting logit(t_k) from code k's bias makes sigmoid(logit) >= 0.5 exactly where the old head gave
+    probability >= t_k, so every consumer of the folder (``ffasora evaluate`` decides at 0.5) uses the
+    thresholds chosen on held-out real videos (``classifier.choose_thresholds``) without knowing about them.
+    """
+    t = torch.tensor(np.array(thresholds, dtype=np.float64))
+    if t.shape != (len(model.config.codes),) or not bool(((t > 0) & (t < 1)).all()):
+        raise ValueError(f"thresholds must be {len(model.config.codes)} values in (0, 1), got {t.tolist()}")
+    bias = model.findings_head.bias
+    bias.sub_(torch.logit(t).to(bias))
+
+
+@torch.no_grad()
 def run_encoder(model: VideoEncoder, clips: torch.Tensor, batch_size: int = 32) -> dict[str, np.ndarray]:
     """Features (N, F), unit contrastive embeddings (N, F) (the privacy embedding), finding probabilities (N, K) and onset-phase probabilities (N, K, P) as float64."""
     model.eval()

@@ -15,11 +15,18 @@ from typing import Any
 import numpy as np
 
 from ffasora.data.format import load_truth, read_info, read_manifest
-from ffasora.evaluate.classifier import finding_scores, multi_hot, onset_accuracy, onsets_from_truth
+from ffasora.evaluate.classifier import (
+    choose_thresholds,
+    finding_scores,
+    multi_hot,
+    onset_accuracy,
+    onsets_from_truth,
+)
 from ffasora.evaluate.encoder import (
     EncoderConfig,
     TrainConfig,
     VideoEncoder,
+    calibrate_findings,
     run_encoder,
     save_encoder,
     train_encoder,
@@ -41,12 +48,27 @@ def item_onsets(root: str | Path, items: list[VideoItem]) -> list[dict[str, str]
     return out
 
 
-def classifier_report(model: VideoEncoder, root: str | Path, items: list[VideoItem]) -> dict[str, Any]:
-    """Finding P/R/F1 and onset accuracy of the classifier on real videos (the ceiling for generated ones)."""
+def classifier_report(
+    model: VideoEncoder, root: str | Path, items: list[VideoItem], calibrate: bool = False
+) -> dict[str, Any]:
+    """Finding P/R/F1 and onset accuracy of the classifier on real videos (the ceiling for generated ones).
+
+    ``calibrate``: also choose per-code thresholds on these videos (``choose_thresholds``), move them into
+    the model's findings head (``calibrate_findings``) and score with them; the scores at 0.5 before that
+    are kept under ``uncalibrated``. Scores on the videos the thresholds were fitted to are optimistic: the
+    ceiling that counts is the one ``ffasora evaluate`` measures on the test split.
+    """
     cfg = model.config
     out = run_encoder(model, stack_clips(items, cfg.frames, cfg.size))
     truth = multi_hot([i.codes for i in items], cfg.codes)
     scores = finding_scores(out["findings"] >= 0.5, truth, cfg.codes)
+    if calibrate:
+        thresholds = choose_thresholds(out["findings"], truth)
+        calibrate_findings(model, thresholds)
+        uncalibrated = {k: scores[k] for k in ("micro", "macro", "exact_match")}
+        scores = finding_scores(out["findings"] >= thresholds, truth, cfg.codes)
+        scores["uncalibrated"] = uncalibrated
+        scores["thresholds"] = {c: float(t) for c, t in zip(cfg.codes, thresholds, strict=True)}
     scores["onset_accuracy"] = onset_accuracy(out["onset"], item_onsets(root, items), cfg.codes, cfg.phases)
     return scores
 
@@ -58,8 +80,14 @@ def train_features(
     train: TrainConfig = TrainConfig(),
     limit: int | None = None,
     stage: Stage | None = None,
+    calibrate: bool = True,
 ) -> dict[str, Any]:
-    """Train the encoder on ``dataset``'s train split, score it on val (or test), save it to ``out``."""
+    """Train the encoder on ``dataset``'s train split, score it on val (or test), save it to ``out``.
+
+    ``calibrate``: choose per-code decision thresholds on the val split and fold them into the saved
+    findings head (see ``classifier_report``); skipped when the dataset has no val split, since the test
+    split must stay untouched for ``ffasora evaluate``.
+    """
     start = time.perf_counter()
 
     def report(name: str) -> Callable[[int, int], None] | None:
@@ -78,7 +106,15 @@ def train_features(
     splits = {r.split for r in read_manifest(dataset)}
     holdout = "val" if "val" in splits else "test"
     held = load_dataset_items(dataset, holdout, limit) if holdout in splits else []
-    scores = classifier_report(model, dataset, held) if held else None
+    scores = classifier_report(model, dataset, held, calibrate and holdout == "val") if held else None
+    holdout_info: dict[str, Any] = {
+        "split": holdout,
+        "n": len(held),
+        "micro_f1": scores["micro"]["f1"] if scores else None,
+    }
+    if scores and "thresholds" in scores:
+        holdout_info["micro_f1_at_0.5"] = scores["uncalibrated"]["micro"]["f1"]
+        holdout_info["thresholds"] = scores["thresholds"]
     provenance = {
         "trained_on": {
             "dataset": str(Path(dataset).resolve()),
@@ -86,7 +122,7 @@ def train_features(
             "n_train": len(items),
         },
         "training": {**dataclasses.asdict(train), "losses": [round(x, 5) for x in losses]},
-        "holdout": {"split": holdout, "n": len(held), "micro_f1": scores["micro"]["f1"] if scores else None},
+        "holdout": holdout_info,
         "seconds": round(time.perf_counter() - start, 1),
     }
     save_encoder(model, out, provenance)
