@@ -309,6 +309,8 @@ class WFVAE(nn.Module):
         if z.device.type == "cpu":
             release_large_tensors_to_os()
         t, h, w = z.shape[2:]
+        # A caller who asks for chunks wants bounded memory: the fine levels then also go frame by frame.
+        chunked = chunk is not None and chunk < t
         chunk = t if chunk is None else chunk
         windows = [(0, 0, h, w)]  # (y0, x0, y1, x1) of the kept region, latent pixels
         if tile is not None and (tile < h or tile < w):
@@ -334,7 +336,7 @@ class WFVAE(nn.Module):
             cache = CausalCache()
             for i, states in enumerate(hidden):
                 cache.final = i == len(hidden) - 1
-                part = self.decoder.tail(states[..., ya:yb, xa:xb], cache)[0]
+                part = self.decoder.tail(states[..., ya:yb, xa:xb], cache, frame_by_frame=chunked)[0]
                 tiles[i].append(
                     ((y0 * 8, x0 * 8), part[..., dy : dy + (y1 - y0) * 8, dx : dx + (x1 - x0) * 8])
                 )

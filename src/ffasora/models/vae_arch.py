@@ -178,26 +178,53 @@ class Decoder(CacheKeyed):
         """
         return self.mid(self.conv_in(z, cache), cache)
 
-    def tail(self, h: torch.Tensor, cache: CausalCache | None = None) -> tuple[torch.Tensor, Coeffs]:
-        """Everything after ``mid``: (B, 4C + Ef, t, h, w) -> pixels (B, n, 4(t-1)+1, 8h, 8w), (Ŵ2, Ŵ3)."""
-        n, ef = self.out_channels, self.energy_flow
+    def tail(
+        self, h: torch.Tensor, cache: CausalCache | None = None, frame_by_frame: bool = False
+    ) -> tuple[torch.Tensor, Coeffs]:
+        """Everything after ``mid``: (B, 4C + Ef, t, h, w) -> pixels (B, n, 4(t-1)+1, 8h, 8w), (Ŵ2, Ŵ3).
+
+        ``frame_by_frame`` (needs a cache): run the 2x and 4x levels one frame at a time, which bounds the
+        memory of a chunked decode by one frame there (exact; fewer frames per convolution call).
+        """
+        ef = self.energy_flow
         w3 = self.connect_l2(h[:, -ef:], cache)  # Ŵ3: (B, 8n, t, h, w)
         l2 = self.inverse_wavelet_transform_l2(w3, cache)  # (B, n, 2t - 1, 2h, 2w)
         # Blocks one by one with `h` rebound (see Encoder.forward): each activation is freed once used.
         h = h[:, :-ef]
-        for block in self.up2:
-            h = block(h, cache)  # -> (B, 4C + Ef, 2t - 1, 2h, 2w)
-        w2 = self.connect_l1(h[:, -ef:], cache)  # (B, 4n, 2t - 1, 2h, 2w)
+        *to_upsampler, after_upsampler = self.up2
+        for block in to_upsampler:
+            h = block(h, cache)  # -> (B, 4C, 2t - 1, 2h, 2w)
+        if cache is None or not frame_by_frame or h.shape[2] <= 1:
+            video, w2 = self._fine(after_upsampler(h, cache), l2, cache)
+            return video, (w2, w3)
+        # Everything from here on is causal and runs at 2x-4x resolution, where one frame is the largest
+        # unit of memory: frame by frame, the cache carries the context, so the result is the same.
+        frames = [f.clone(memory_format=torch.channels_last_3d) for f in h.split(1, dim=2)]
+        del h
+        videos, w2s = [], []
+        while frames:
+            video, w2 = self._fine(after_upsampler(frames.pop(0), cache), l2, cache)
+            l2 = l2[:, :, :0]  # handed over whole to the first frame; _align queues the rest
+            videos.append(video)
+            w2s.append(w2)
+        return torch.cat(videos, dim=2), (torch.cat(w2s, dim=2), w3)
+
+    def _fine(
+        self, h: torch.Tensor, l2: torch.Tensor, cache: CausalCache | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The 2x and 4x levels: up2's output (B, 4C + Ef, T, 2h, 2w) -> pixels and the predicted Ŵ2."""
+        n, ef = self.out_channels, self.energy_flow
+        w2 = self.connect_l1(h[:, -ef:], cache)  # (B, 4n, T, 2h, 2w)
         l2 = self._align(l2, w2.shape[2], cache)
         w2 = torch.cat([w2[:, :n] + l2, w2[:, n:]], dim=1)  # Ŵ2 with the coarser level added to its low band
-        l1 = self.inverse_wavelet_transform_l1(w2)  # (B, n, 2t - 1, 4h, 4w)
+        l1 = self.inverse_wavelet_transform_l1(w2)  # (B, n, T, 4h, 4w)
         h = h[:, :-ef]
         for block in (*self.up1, *self.layer):
-            h = block(h, cache)  # -> (B, C, 2t - 1, 4h, 4w)
+            h = block(h, cache)  # -> (B, C, T, 4h, 4w)
         h = fresh_silu(self.norm_out(h))
-        h = self.conv_out(h)  # (B, 8n, 2t - 1, 4h, 4w)
+        h = self.conv_out(h)  # (B, 8n, T, 4h, 4w)
         h = torch.cat([h[:, :n] + l1, h[:, n:]], dim=1)
-        return self.inverse_wavelet_transform_out(h, cache), (w2, w3)
+        return self.inverse_wavelet_transform_out(h, cache), w2
 
     def forward(self, z: torch.Tensor, cache: CausalCache | None = None) -> tuple[torch.Tensor, Coeffs]:
         return self.tail(self.head(z, cache), cache)
