@@ -5,20 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ffasora.evaluate.physiology import half_max_time
 from ffasora.simulate import radiometric_series, simulate_case
 from ffasora.simulate.kinetics import Curves, plasma_curve, sample_timing
 
 TIMES = np.arange(4.0, 45.0, 0.5)
-
-
-def half_max_time(curve: np.ndarray, times: np.ndarray) -> float:
-    """First time the curve reaches half way from its first value to its maximum (linear interpolation)."""
-    level = curve[0] + 0.5 * (curve.max() - curve[0])
-    k = int(np.argmax(curve >= level))
-    if k == 0:
-        return float(times[0])
-    frac = (level - curve[k - 1]) / max(curve[k] - curve[k - 1], 1e-12)
-    return float(times[k - 1] + frac * (times[k] - times[k - 1]))
 
 
 def test_plasma_curve_has_first_pass_peak_recirculation_and_washout() -> None:

@@ -291,7 +291,8 @@ class WFVAE(nn.Module):
     ) -> torch.Tensor:
         """Latents (B, latent, t, h, w) -> pixels (B, C, 4(t-1)+1, 8h, 8w), not clamped.
 
-        ``chunk``: latent frames per temporal chunk (any >= 1; None = whole clip). ``tile``: spatial tile size
+        ``chunk``: latent frames per temporal chunk (any >= 1; None = whole clip; with chunks the 2x and 4x
+        levels also run frame by frame: less memory, same result). ``tile``: spatial tile size
         in latent pixels, each decoded with ``tile_halo`` pixels of context and blended linearly over
         ``tile_overlap`` pixels (None = no tiling). ``conv_in`` and ``mid`` (with the attention) run on whole
         frames, which is cheap at latent resolution; with ``tile_halo >= TILE_HALO`` every later convolution
