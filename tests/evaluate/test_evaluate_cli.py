@@ -56,6 +56,10 @@ def test_evaluate_dataset_against_itself(sim_dataset, encoder_dir, tmp_path):
     assert report["privacy"]["positive_control"]["found"]
     checks = report["physiology"]["checks"]
     assert checks["arterial_before_venous"]["pass_rate"] == 1.0  # the references obey physiology
+    controls = report["physiology"]["controls"]
+    assert controls["reference"] == report["physiology"]["checks"]  # generated == reference here
+    assert controls["time_reversed"]["arterial_before_venous"]["pass_rate"] < 1.0  # the control bites
+    assert controls["other_anatomy"]["arterial_before_venous"]["n"] > 0
     real = report["alignment"]["real_ceiling"]["findings"]["micro"]
     assert report["alignment"]["generated"]["findings"]["micro"] == real
     assert report["alignment"]["real_ceiling"]["onset_accuracy"] is not None  # the truth files give onsets

@@ -59,3 +59,31 @@ def test_lesion_masks_match_whole_codes_and_primary_classes():
         len(lesion_masks({"lesion_MACROANEURYSM": mask, "lesion_MAX": mask}, "IV")) == 1
     )  # "MA" is a prefix
     assert len(lesion_masks({"lesion_DRUSEN": mask, "lesion_WINDOW_DEFECT": mask}, "WD", exclusive=True)) == 1
+
+
+def _simulated(seed: int, diagnosis: str, signs: tuple[str, ...] = ()):
+    from ffasora.simulate import simulate_case
+
+    case = simulate_case(seed, size=128, frames=21, diagnosis=diagnosis, signs=signs)
+    return case.frames, np.asarray(case.times_s), case.masks
+
+
+def test_kinetic_checks_fail_time_reversed_and_frozen_videos():
+    """Negative controls: the same frames out of time order must not pass the two kinetic checks."""
+    for seed in (5, 7):  # CSC cases with a leak large enough to measure at 128 px
+        frames, t, masks = _simulated(seed, "CSC")
+        assert physiology_checks(frames, t, masks)["arterial_before_venous"] is True
+        assert physiology_checks(frames, t, masks)["leakage_growth"] is True
+        reversed_, frozen = frames[::-1].copy(), np.repeat(frames[10:11], len(frames), axis=0)
+        for broken in (reversed_, frozen):
+            r = physiology_checks(broken, t, masks)
+            assert r["arterial_before_venous"] is False and r["leakage_growth"] is False
+
+
+def test_disc_leakage_grows_although_the_disc_saturates():
+    """A leaking disc is near white from the venous phase on while its dye spreads outward: the check must
+    count the spread (the old inside-vs-ring contrast failed most simulated disc leaks)."""
+    frames, t, masks = _simulated(5, "uveitis", signs=("DISC_LEAK",))
+    assert "lesion_DISC_LEAK" in masks
+    only_disc = {k: v for k, v in masks.items() if not k.startswith("lesion_") or "DISC_LEAK" in k}
+    assert physiology_checks(frames, t, only_disc)["leakage_growth"] is True

@@ -74,8 +74,15 @@ def headline(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         )
     phys = results.get("physiology")
     if phys:
+        controls = phys.get("controls", {})
         for check, value in phys["checks"].items():
-            rows.append((f"physiology: {check}", _fmt(value["pass_rate"]), f"n={value['n']}"))
+            compare = "; ".join(
+                f"{name.replace('_', ' ')} {_fmt(rates[check]['pass_rate'])}"
+                for name, rates in controls.items()
+            )
+            rows.append(
+                (f"physiology: {check}", _fmt(value["pass_rate"]), f"n={value['n']}; {compare}".strip("; "))
+            )
     priv = results["privacy"]
     for k in priv["ks"]:
         gen_r = priv.get("generated", {}).get("recall", {}).get(k)

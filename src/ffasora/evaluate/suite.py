@@ -178,22 +178,53 @@ def alignment_metrics(
 def physiology_metrics(
     generated: list[VideoItem], reference_root: Path, reference: list[VideoItem], pairs: list[int | None]
 ) -> dict[str, Any] | None:
-    """Pass rates of the four physiology checks on generated videos with a simulated, paired reference."""
-    times = {r.id: r.frame_times_s for r in read_manifest(reference_root)}
-    results = []
-    for g, j in zip(generated, pairs, strict=True):
-        if j is None:
-            continue
+    """Pass rates of the four physiology checks on generated videos with a simulated, paired reference, and the
+    same checks on three controls built from the paired references: the reference itself (what a video that
+    obeys physiology scores), the reference played backwards (kinetics broken), and the next reference's video
+    judged in this case's masks ("other anatomy": what a video with the right physiology but its own vessels
+    and lesion positions scores, i.e. the level a free-running generator reaches by chance placement)."""
+    manifest_times = {r.id: r.frame_times_s for r in read_manifest(reference_root)}
+    used = sorted({j for j in pairs if j is not None})
+    truth: dict[int, tuple[dict[str, np.ndarray], np.ndarray | None]] = {}
+    for j in used:
         try:
             masks, _ = load_truth(reference_root, reference[j].name)
         except ValueError:
             continue
-        ref_times = times.get(reference[j].name)
-        t = None
-        if ref_times:  # the reference's clock stretched over the generated frame count
-            t = np.interp(np.linspace(0, 1, len(g.frames)), np.linspace(0, 1, len(ref_times)), ref_times)
-        results.append(physiology.physiology_checks(g.frames, t, masks))
-    return {"n_videos": len(results), "checks": physiology.pass_rates(results)} if results else None
+        ref_times = manifest_times.get(reference[j].name)
+        truth[j] = (masks, np.asarray(ref_times, dtype=np.float64) if ref_times else None)
+
+    def stretched(times: np.ndarray | None, n: int) -> np.ndarray | None:  # the reference clock over n frames
+        if times is None:
+            return None
+        return np.interp(np.linspace(0, 1, n), np.linspace(0, 1, len(times)), times)
+
+    results = []
+    for g, j in zip(generated, pairs, strict=True):
+        if j in truth:
+            masks, times = truth[j]
+            results.append(physiology.physiology_checks(g.frames, stretched(times, len(g.frames)), masks))
+    if not results:
+        return None
+    controls: dict[str, list[dict[str, bool | None]]] = {
+        "reference": [],
+        "time_reversed": [],
+        "other_anatomy": [],
+    }
+    cases = sorted(truth)
+    for k, j in enumerate(cases):
+        masks, times = truth[j]
+        frames = reference[j].frames
+        other = reference[cases[(k + 1) % len(cases)]].frames
+        controls["reference"].append(physiology.physiology_checks(frames, times, masks))
+        controls["time_reversed"].append(physiology.physiology_checks(frames[::-1].copy(), times, masks))
+        if len(cases) > 1 and other.shape == frames.shape:
+            controls["other_anatomy"].append(physiology.physiology_checks(other, times, masks))
+    return {
+        "n_videos": len(results),
+        "checks": physiology.pass_rates(results),
+        "controls": {name: physiology.pass_rates(rows) for name, rows in controls.items() if rows},
+    }
 
 
 PRIVACY_SIZE = 128

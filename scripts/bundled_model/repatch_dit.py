@@ -1,0 +1,62 @@
+"""Start a DiT with smaller latent patches from a trained one (docs/bundled-model.md, stage 5).
+
+    .venv/bin/python scripts/bundled_model/repatch_dit.py pretrained/dit --patch 2 --out runs/dit_p2_init
+
+The transformer blocks, text and timestep paths are copied unchanged. The patch embedding and output
+projection are folded so that the new model starts close to the old one on smooth latents: each new
+embedding tap is the sum of the old taps it replaces (same response to a constant patch) and each new output
+row is the mean of the old rows it replaces. RoPE positions are divided by the same factor as the patch, so a
+token still sees its neighbours at the distances the old model learned. Fine-tune the result with
+``ffasora train dit --set init=OUT`` and a [model] section matching OUT/config.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from ffasora.models.dit import DiT
+
+
+def repatch(old: DiT, patch: int) -> DiT:
+    """A DiT like ``old`` with ``patch`` x ``patch`` latent patches (``old``'s patch must be a multiple)."""
+    p_old = old.config.patch_size
+    if patch < 1 or p_old % patch:
+        raise ValueError(f"patch {patch} must divide the old patch size {p_old}")
+    k = p_old // patch
+    scale = old.config.rope_scale
+    config = dataclasses.replace(
+        old.config, patch_size=patch, rope_scale=(scale[0], scale[1] * k, scale[2] * k)
+    )
+    new = DiT(config)
+    state = {n: v.float() for n, v in old.state_dict().items()}
+    d, c = config.hidden_size, config.out_channels
+
+    w = state["patch_embed.weight"].reshape(d, config.in_channels, k, patch, k, patch)
+    state["patch_embed.weight"] = w.sum(dim=(2, 4))  # (D, C, p, p)
+
+    rows = state["proj_out.weight"].reshape(k, patch, k, patch, c, d)  # (p_h, p_w, c) split into k x p each
+    state["proj_out.weight"] = rows.mean(dim=(0, 2)).reshape(patch * patch * c, d)
+    bias = state["proj_out.bias"].reshape(k, patch, k, patch, c)
+    state["proj_out.bias"] = bias.mean(dim=(0, 2)).reshape(-1)
+
+    new.load_state_dict(state, strict=True)
+    return new
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dit", type=Path, help="trained DiT folder")
+    parser.add_argument("--patch", type=int, default=2)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    new = repatch(DiT.from_pretrained(args.dit, dtype=torch.float32), args.patch)
+    new.save_pretrained(args.out, dtype=torch.float32)
+    print(f"{args.out}: patch {args.patch}, rope_scale {list(new.config.rope_scale)}")
+
+
+if __name__ == "__main__":
+    main()
