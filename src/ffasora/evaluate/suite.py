@@ -200,9 +200,9 @@ def physiology_metrics(
         return np.interp(np.linspace(0, 1, n), np.linspace(0, 1, len(times)), times)
 
     results = []
-    for g, j in zip(generated, pairs, strict=True):
-        if j in truth:
-            masks, times = truth[j]
+    for g, pair in zip(generated, pairs, strict=True):
+        if pair is not None and pair in truth:
+            masks, times = truth[pair]
             results.append(physiology.physiology_checks(g.frames, stretched(times, len(g.frames)), masks))
     if not results:
         return None
