@@ -34,6 +34,20 @@ def _ci(d: dict[str, Any] | None) -> str:
     return f"{d['value']:.4g} [{d['low']:.4g}, {d['high']:.4g}]"
 
 
+def _physiology_rows(title: str, block: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """One row per measured check: generated pass rate, n, and each control's pass rate beside it."""
+    rows = []
+    for check, value in block["checks"].items():
+        if not value["n"]:
+            continue
+        compare = "; ".join(
+            f"{name.replace('_', ' ')} {_fmt(rates[check]['pass_rate'])}"
+            for name, rates in block.get("controls", {}).items()
+        )
+        rows.append((f"{title}: {check}", _fmt(value["pass_rate"]), f"n={value['n']}; {compare}".strip("; ")))
+    return rows
+
+
 def headline(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(metric, generated, reference / floor / chance) rows: the table at the top of the report."""
     rows: list[tuple[str, str, str]] = []
@@ -74,15 +88,9 @@ def headline(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         )
     phys = results.get("physiology")
     if phys:
-        controls = phys.get("controls", {})
-        for check, value in phys["checks"].items():
-            compare = "; ".join(
-                f"{name.replace('_', ' ')} {_fmt(rates[check]['pass_rate'])}"
-                for name, rates in controls.items()
-            )
-            rows.append(
-                (f"physiology: {check}", _fmt(value["pass_rate"]), f"n={value['n']}; {compare}".strip("; "))
-            )
+        rows += _physiology_rows("physiology", phys)
+        if phys.get("own_anatomy"):
+            rows += _physiology_rows("physiology, own anatomy", phys["own_anatomy"])
     priv = results["privacy"]
     for k in priv["ks"]:
         gen_r = priv.get("generated", {}).get("recall", {}).get(k)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ffasora.data.format import load_truth, read_manifest
-from ffasora.evaluate import alignment, classifier, physiology, privacy
+from ffasora.evaluate import alignment, classifier, own_anatomy, physiology, privacy
 from ffasora.evaluate.distribution import bootstrap, frechet_distance, kernel_distance, real_vs_real_floor
 from ffasora.evaluate.encoder import VideoEncoder, load_encoder, run_encoder, weights_hash
 from ffasora.evaluate.features import item_onsets
@@ -182,7 +182,9 @@ def physiology_metrics(
     same checks on three controls built from the paired references: the reference itself (what a video that
     obeys physiology scores), the reference played backwards (kinetics broken), and the next reference's video
     judged in this case's masks ("other anatomy": what a video with the right physiology but its own vessels
-    and lesion positions scores, i.e. the level a free-running generator reaches by chance placement)."""
+    and lesion positions scores, i.e. the level a free-running generator reaches by chance placement).
+    ``own_anatomy``: the checks in regions found in each video itself, for its report's signs
+    (:mod:`ffasora.evaluate.own_anatomy`), with the reference and time-reversed controls."""
     manifest_times = {r.id: r.frame_times_s for r in read_manifest(reference_root)}
     used = sorted({j for j in pairs if j is not None})
     truth: dict[int, tuple[dict[str, np.ndarray], np.ndarray | None]] = {}
@@ -220,10 +222,26 @@ def physiology_metrics(
         controls["time_reversed"].append(physiology.physiology_checks(frames[::-1].copy(), times, masks))
         if len(cases) > 1 and other.shape == frames.shape:
             controls["other_anatomy"].append(physiology.physiology_checks(other, times, masks))
+    own = [
+        own_anatomy.own_anatomy_checks(g.frames, stretched(truth[p][1], len(g.frames)), g.codes)
+        for g, p in zip(generated, pairs, strict=True)
+        if p is not None and p in truth
+    ]
+    own_controls = {
+        "reference": [own_anatomy.own_anatomy_checks(reference[j].frames, truth[j][1], reference[j].codes) for j in cases],
+        "time_reversed": [
+            own_anatomy.own_anatomy_checks(reference[j].frames[::-1].copy(), truth[j][1], reference[j].codes)
+            for j in cases
+        ],
+    }  # fmt: skip
     return {
         "n_videos": len(results),
         "checks": physiology.pass_rates(results),
         "controls": {name: physiology.pass_rates(rows) for name, rows in controls.items() if rows},
+        "own_anatomy": {
+            "checks": physiology.pass_rates(own),
+            "controls": {name: physiology.pass_rates(rows) for name, rows in own_controls.items()},
+        },
     }
 
 
