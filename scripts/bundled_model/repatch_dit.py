@@ -6,7 +6,8 @@ The transformer blocks, text and timestep paths are copied unchanged. The patch 
 projection are folded so that the new model starts close to the old one on smooth latents: each new
 embedding tap is the sum of the old taps it replaces (same response to a constant patch) and each new output
 row is the mean of the old rows it replaces. RoPE positions are divided by the same factor as the patch, so a
-token still sees its neighbours at the distances the old model learned. Fine-tune the result with
+token still sees its neighbours at the distances the old model learned. ``--layers`` appends blocks that start
+as the identity (copies of the last block with their output projections zeroed). Fine-tune the result with
 ``ffasora train dit --set init=OUT`` and a [model] section matching OUT/config.json.
 """
 
@@ -21,18 +22,29 @@ import torch
 from ffasora.models.dit import DiT
 
 
-def repatch(old: DiT, patch: int) -> DiT:
-    """A DiT like ``old`` with ``patch`` x ``patch`` latent patches (``old``'s patch must be a multiple)."""
+def repatch(old: DiT, patch: int, layers: int | None = None) -> DiT:
+    """A DiT like ``old`` with ``patch`` x ``patch`` latent patches (``old``'s patch must be a multiple) and
+    ``layers`` blocks (at least ``old``'s; the added ones start as the identity)."""
     p_old = old.config.patch_size
     if patch < 1 or p_old % patch:
         raise ValueError(f"patch {patch} must divide the old patch size {p_old}")
     k = p_old // patch
     scale = old.config.rope_scale
-    config = dataclasses.replace(
-        old.config, patch_size=patch, rope_scale=(scale[0], scale[1] * k, scale[2] * k)
-    )
+    n_old = old.config.num_layers
+    layers = layers or n_old
+    if layers < n_old:
+        raise ValueError(f"layers {layers}: cannot drop blocks of the old model ({n_old})")
+    rope = (scale[0], scale[1] * k, scale[2] * k)
+    config = dataclasses.replace(old.config, patch_size=patch, rope_scale=rope, num_layers=layers)
     new = DiT(config)
     state = {n: v.float() for n, v in old.state_dict().items()}
+    last = f"blocks.{n_old - 1}."
+    for i in range(n_old, layers):  # copies of the last block whose output projections are zero: identity
+        for name, value in list(state.items()):
+            if name.startswith(last):
+                rest = name[len(last) :]
+                zero = rest.startswith(("self_attn.out.", "cross_attn.out.", "mlp.fc2."))
+                state[f"blocks.{i}.{rest}"] = torch.zeros_like(value) if zero else value.clone()
     d, c = config.hidden_size, config.out_channels
 
     w = state["patch_embed.weight"].reshape(d, config.in_channels, k, patch, k, patch)
@@ -51,11 +63,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dit", type=Path, help="trained DiT folder")
     parser.add_argument("--patch", type=int, default=2)
+    parser.add_argument(
+        "--layers", type=int, default=None, help="blocks in the new model [default: the old count]"
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    new = repatch(DiT.from_pretrained(args.dit, dtype=torch.float32), args.patch)
+    new = repatch(DiT.from_pretrained(args.dit, dtype=torch.float32), args.patch, args.layers)
     new.save_pretrained(args.out, dtype=torch.float32)
-    print(f"{args.out}: patch {args.patch}, rope_scale {list(new.config.rope_scale)}")
+    print(
+        f"{args.out}: patch {args.patch}, {new.config.num_layers} layers, rope_scale {list(new.config.rope_scale)}"
+    )
 
 
 if __name__ == "__main__":
