@@ -175,6 +175,32 @@ def alignment_metrics(
     return result
 
 
+Truth = tuple[dict[str, np.ndarray], np.ndarray | None]  # masks, frame times of a simulated case
+
+
+def _paired_truth(
+    reference_root: Path, reference: list[VideoItem], pairs: list[int | None]
+) -> dict[int, Truth]:
+    """Masks and frame times of each reference that some generated video is paired with (simulated only)."""
+    manifest_times = {r.id: r.frame_times_s for r in read_manifest(reference_root)}
+    truth: dict[int, Truth] = {}
+    for j in sorted({j for j in pairs if j is not None}):
+        try:
+            masks, _ = load_truth(reference_root, reference[j].name)
+        except ValueError:
+            continue
+        times = manifest_times.get(reference[j].name)
+        truth[j] = (masks, np.asarray(times, dtype=np.float64) if times else None)
+    return truth
+
+
+def _clock(times: np.ndarray | None, n: int) -> np.ndarray | None:
+    """The reference clock stretched over ``n`` frames."""
+    if times is None:
+        return None
+    return np.interp(np.linspace(0, 1, n), np.linspace(0, 1, len(times)), times)
+
+
 def physiology_metrics(
     generated: list[VideoItem], reference_root: Path, reference: list[VideoItem], pairs: list[int | None]
 ) -> dict[str, Any] | None:
@@ -185,62 +211,36 @@ def physiology_metrics(
     and lesion positions scores, i.e. the level a free-running generator reaches by chance placement).
     ``own_anatomy``: the checks in regions found in each video itself, for its report's signs
     (:mod:`ffasora.evaluate.own_anatomy`), with the reference and time-reversed controls."""
-    manifest_times = {r.id: r.frame_times_s for r in read_manifest(reference_root)}
-    used = sorted({j for j in pairs if j is not None})
-    truth: dict[int, tuple[dict[str, np.ndarray], np.ndarray | None]] = {}
-    for j in used:
-        try:
-            masks, _ = load_truth(reference_root, reference[j].name)
-        except ValueError:
-            continue
-        ref_times = manifest_times.get(reference[j].name)
-        truth[j] = (masks, np.asarray(ref_times, dtype=np.float64) if ref_times else None)
-
-    def stretched(times: np.ndarray | None, n: int) -> np.ndarray | None:  # the reference clock over n frames
-        if times is None:
-            return None
-        return np.interp(np.linspace(0, 1, n), np.linspace(0, 1, len(times)), times)
-
-    results = []
-    for g, pair in zip(generated, pairs, strict=True):
-        if pair is not None and pair in truth:
-            masks, times = truth[pair]
-            results.append(physiology.physiology_checks(g.frames, stretched(times, len(g.frames)), masks))
-    if not results:
+    truth = _paired_truth(reference_root, reference, pairs)
+    paired = [(g, truth[j]) for g, j in zip(generated, pairs, strict=True) if j is not None and j in truth]
+    if not paired:
         return None
-    controls: dict[str, list[dict[str, bool | None]]] = {
-        "reference": [],
-        "time_reversed": [],
-        "other_anatomy": [],
+    cases = [(reference[j], *truth[j]) for j in sorted(truth)]
+    others = [item for item, _, _ in cases[1:] + cases[:1]]
+    check, own = physiology.physiology_checks, own_anatomy.own_anatomy_checks
+    rates = physiology.pass_rates
+    controls = {
+        "reference": rates([check(r.frames, t, m) for r, m, t in cases]),
+        "time_reversed": rates([check(r.frames[::-1].copy(), t, m) for r, m, t in cases]),
     }
-    cases = sorted(truth)
-    for k, j in enumerate(cases):
-        masks, times = truth[j]
-        frames = reference[j].frames
-        other = reference[cases[(k + 1) % len(cases)]].frames
-        controls["reference"].append(physiology.physiology_checks(frames, times, masks))
-        controls["time_reversed"].append(physiology.physiology_checks(frames[::-1].copy(), times, masks))
-        if len(cases) > 1 and other.shape == frames.shape:
-            controls["other_anatomy"].append(physiology.physiology_checks(other, times, masks))
-    own = [
-        own_anatomy.own_anatomy_checks(g.frames, stretched(truth[p][1], len(g.frames)), g.codes)
-        for g, p in zip(generated, pairs, strict=True)
-        if p is not None and p in truth
-    ]
-    own_controls = {
-        "reference": [own_anatomy.own_anatomy_checks(reference[j].frames, truth[j][1], reference[j].codes) for j in cases],
-        "time_reversed": [
-            own_anatomy.own_anatomy_checks(reference[j].frames[::-1].copy(), truth[j][1], reference[j].codes)
-            for j in cases
-        ],
-    }  # fmt: skip
+    if len(cases) > 1:
+        controls["other_anatomy"] = rates(
+            [
+                check(o.frames, t, m)
+                for (r, m, t), o in zip(cases, others, strict=True)
+                if o.frames.shape == r.frames.shape
+            ]
+        )
     return {
-        "n_videos": len(results),
-        "checks": physiology.pass_rates(results),
-        "controls": {name: physiology.pass_rates(rows) for name, rows in controls.items() if rows},
+        "n_videos": len(paired),
+        "checks": rates([check(g.frames, _clock(t, len(g.frames)), m) for g, (m, t) in paired]),
+        "controls": controls,
         "own_anatomy": {
-            "checks": physiology.pass_rates(own),
-            "controls": {name: physiology.pass_rates(rows) for name, rows in own_controls.items()},
+            "checks": rates([own(g.frames, _clock(t, len(g.frames)), g.codes) for g, (_, t) in paired]),
+            "controls": {
+                "reference": rates([own(r.frames, t, r.codes) for r, _, t in cases]),
+                "time_reversed": rates([own(r.frames[::-1].copy(), t, r.codes) for r, _, t in cases]),
+            },
         },
     }
 
