@@ -114,3 +114,37 @@ def test_lpips_with_a_local_trunk(tmp_path):
     assert torch.allclose(lpips(a, a), torch.zeros(2))
     assert (lpips(a, b) > 0).all() and lpips(a, b).shape == (2,)
     assert [getattr(lpips, f"lin{k}").shape[1] for k in range(5)] == [64, 192, 384, 256, 256]
+
+
+def test_freeze_encoder_trains_the_decoder_alone(tmp_path):
+    """Decoder-only fine-tuning keeps the latent space: encoder weights (so latents) unchanged, decoder moves."""
+    from dataclasses import replace
+
+    import pytest
+
+    model = WFVAEConfig(
+        latent_dim=4, base_channels=8, encoder_energy_flow_hidden_size=8, decoder_energy_flow_hidden_size=8,
+        encoder_num_resblocks=1, decoder_num_resblocks=1, in_channels=1,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    WFVAE(model).save_pretrained(tmp_path / "init")
+    before = WFVAE.from_pretrained(tmp_path / "init").state_dict()
+    cfg = VAETaskConfig(
+        model=model,
+        loss=VAELossConfig(disc_weight=0.0),
+        train=TrainConfig(
+            max_steps=5, batch_size=2, optim=OptimConfig(lr=2e-3), ema=EMAConfig(enabled=False),
+            checkpoint=CheckpointConfig(every=1000), loader=LoaderConfig(num_workers=0),
+            logging=LoggingConfig(every=1),
+        ),
+        init=str(tmp_path / "init"),
+        freeze_encoder=True,
+    )  # fmt: skip
+    cfg = replace(cfg, data=replace(cfg.data, frames=5, size=32))
+    trainer = Trainer(SimulatedVAETask(), cfg, tmp_path / "run")
+    assert trainer.fit().step == 5
+    after = trainer.models["model"].state_dict()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert moved and all(k.startswith("decoder.") for k in moved), sorted(moved)[:5]
+    with pytest.raises(ValueError, match="freeze_encoder needs init"):
+        VAETask().build_models(replace(cfg, init=""))

@@ -58,7 +58,11 @@ class VAESheetConfig:
 
 @dataclass(frozen=True)
 class VAETaskConfig:
-    """``[model]`` (WFVAEConfig), ``[data]``, ``[loss]``, ``[sheets]``, ``[train]``; ``init`` fine-tunes a folder."""
+    """``[model]`` (WFVAEConfig), ``[data]``, ``[loss]``, ``[sheets]``, ``[train]``; ``init`` fine-tunes a folder.
+
+    ``freeze_encoder`` trains the decoder alone: the latents, and so every latent cache and DiT made with the
+    ``init`` VAE, stay valid, while reconstructions (and the decoding of generated latents) get better.
+    """
 
     model: WFVAEConfig = field(default_factory=WFVAEConfig)
     data: VAEDataConfig = field(default_factory=VAEDataConfig)
@@ -66,6 +70,7 @@ class VAETaskConfig:
     sheets: VAESheetConfig = field(default_factory=VAESheetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     init: str = ""
+    freeze_encoder: bool = False
 
 
 class VAETask(Task):
@@ -89,6 +94,10 @@ class VAETask(Task):
         else:
             model = WFVAE(cfg.model)
         model.train()
+        if cfg.freeze_encoder:
+            if not cfg.init:
+                raise ValueError("freeze_encoder needs init=DIR: a frozen random encoder gives no latent space")
+            model.encoder.requires_grad_(False)  # the engine optimises only parameters that require grad
         disc = PatchDiscriminator3D(cfg.model.in_channels, cfg.loss.disc_width, cfg.loss.disc_layers)
         if cfg.loss.lpips_trunk:
             lin = cfg.loss.lpips_lin or None
