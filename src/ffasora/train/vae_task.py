@@ -96,7 +96,9 @@ class VAETask(Task):
         model.train()
         if cfg.freeze_encoder:
             if not cfg.init:
-                raise ValueError("freeze_encoder needs init=DIR: a frozen random encoder gives no latent space")
+                raise ValueError(
+                    "freeze_encoder needs init=DIR: a frozen random encoder gives no latent space"
+                )
             model.encoder.requires_grad_(False)  # the engine optimises only parameters that require grad
         disc = PatchDiscriminator3D(cfg.model.in_channels, cfg.loss.disc_width, cfg.loss.disc_layers)
         if cfg.loss.lpips_trunk:
