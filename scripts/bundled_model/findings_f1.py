@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("generated", type=Path)
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--encoder", type=Path, required=True)
+    parser.add_argument("--per-code", action="store_true", help="also print each code's F1, by support")
     args = parser.parse_args()
 
     records = {r.id: r for r in read_manifest(args.dataset)}
@@ -37,8 +38,15 @@ def main() -> None:
         raise SystemExit(f"{args.generated}: no source record in {args.dataset} for {missing[:3]}")
     truth = multi_hot([records[str(i.source_id)].codes for i in items], config.codes)
     probs = run_encoder(model, stack_clips(items, config.frames, config.size))["findings"]
-    micro = finding_scores(probs >= 0.5, truth, config.codes)["micro"]
-    print(json.dumps({"videos": len(items), **{k: round(v, 4) for k, v in micro.items()}}))
+    scores = finding_scores(probs >= 0.5, truth, config.codes)
+    if args.per_code:
+        by_support = sorted(scores["per_code"].items(), key=lambda kv: -kv[1]["support"])
+        for code, s in by_support:
+            if s["support"]:
+                print(
+                    f"{code:24s} n={s['support']:3d}  P {s['precision']:.2f}  R {s['recall']:.2f}  F1 {s['f1']:.2f}"
+                )
+    print(json.dumps({"videos": len(items), **{k: round(v, 4) for k, v in scores["micro"].items()}}))
 
 
 if __name__ == "__main__":
