@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
+import pytest
 import torch
 from torch.utils.data import Dataset
 
@@ -66,8 +68,6 @@ def test_fifty_steps_lower_the_loss(tmp_path):
             logging=LoggingConfig(every=1),
         ),
     )  # fmt: skip
-    from dataclasses import replace
-
     cfg = replace(cfg, data=replace(cfg.data, frames=5, size=32))
     result = Trainer(SimulatedVAETask(), cfg, tmp_path / "run").fit()
     assert result.step == 50
@@ -118,10 +118,6 @@ def test_lpips_with_a_local_trunk(tmp_path):
 
 def test_freeze_encoder_trains_the_decoder_alone(tmp_path):
     """Decoder-only fine-tuning keeps the latent space: encoder weights (so latents) unchanged, decoder moves."""
-    from dataclasses import replace
-
-    import pytest
-
     model = WFVAEConfig(
         latent_dim=4, base_channels=8, encoder_energy_flow_hidden_size=8, decoder_energy_flow_hidden_size=8,
         encoder_num_resblocks=1, decoder_num_resblocks=1, in_channels=1,
