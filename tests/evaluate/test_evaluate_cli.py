@@ -29,13 +29,12 @@ def test_train_features_writes_a_model_folder(sim_dataset, tmp_path):
         str(out),
         "--frames",
         "5",
-        "--size",
-        "32",
-    ]
+    ]  # no --size: the dataset's own frame size, so blur costs FVD-FFA
     result = runner.invoke(app, [*args, "--width", "8", "--epochs", "1"])
     assert result.exit_code == 0, result.output
     config = json.loads((out / "config.json").read_text())
     assert config["model_type"] == "ffasora-video-encoder" and config["trained_on"]["n_train"] > 0
+    assert config["size"] == 32  # the simulated dataset's frames
     assert (out / "model.safetensors").is_file()
     held = config["holdout"]
     assert held["split"] == "val"  # thresholds are chosen on val, never on test
@@ -64,6 +63,10 @@ def test_evaluate_dataset_against_itself(sim_dataset, encoder_dir, tmp_path):
     assert report["alignment"]["generated"]["findings"]["micro"] == real
     assert report["alignment"]["real_ceiling"]["onset_accuracy"] is not None  # the truth files give onsets
     assert report["protocol"]["feature_extractor"]["frames"] == 9
+    vessels = report["vessels"]  # generated == reference: same visibility; the blurred control falls out
+    assert vessels["visibility"] == vessels["reference_visibility"]
+    assert vessels["controls"]["blur_2px"] < vessels["controls"]["reference"]
+    assert "vessel visibility" in (out / "report.html").read_text()
     assert len(report["protocol"]["feature_extractor"]["weights_sha256_16"]) == 16
 
 

@@ -135,7 +135,11 @@ def train_features_command(
     dataset: Path = typer.Argument(..., help="Reference dataset folder (its train split is used)."),
     out: Path = typer.Option(None, "--out", "-o", help=f"Model folder [default: DATASET/{ENCODER_DIR}]."),
     frames: int = typer.Option(21, "--frames", help="Frames per clip (1 + 4k)."),
-    size: int = typer.Option(64, "--size", help="Clip side in pixels."),
+    size: int = typer.Option(
+        None,
+        "--size",
+        help="Clip side in pixels [default: the dataset's own frame size, so that blur costs FVD-FFA].",
+    ),
     width: int = typer.Option(16, "--width", help="Channels of the first stage."),
     stages: int = typer.Option(3, "--stages", help="CNN stages (each after the first halves T, H, W)."),
     epochs: int = typer.Option(12, "--epochs", help="Training epochs."),
@@ -151,9 +155,10 @@ def train_features_command(
 ) -> None:
     """Train the in-domain encoder + findings classifier (FVD-FFA features, privacy embedding) on DATASET."""
     from ffasora.evaluate.encoder import EncoderConfig, TrainConfig
-    from ffasora.evaluate.features import train_features
+    from ffasora.evaluate.features import native_size, train_features
 
     try:
+        size = size or native_size(dataset)
         config = EncoderConfig(frames=frames, size=size, width=width, stages=stages)
         with _stages() as stage:
             result = train_features(

@@ -204,9 +204,50 @@ def simulate_patient(
         write_video_files(out, plan.id, case.frames, masks=dict(case.masks), truth=truth)
         records.append(record)
         if k == 0:
-            first = record.primary_diagnosis
-            diagnosis = first if first in BILATERAL else "normal"
+            diagnosis = fellow_eye_diagnosis(record.primary_diagnosis)
     return records
+
+
+def fellow_eye_diagnosis(first_eye: str | None) -> str:
+    """The diagnosis a patient's second eye is simulated with, given the first eye's primary diagnosis."""
+    return first_eye if first_eye in BILATERAL else "normal"
+
+
+def clean_twin(root: str | Path, video_id: str, simulate_fn: SimulateFn | None = None) -> SimulatedCaseLike:
+    """The noise-free twin of a simulated video of the dataset folder ``root``: its frames, masks and phases.
+
+    The case is simulated again from its manifest record (seed, eye, the fellow eye's diagnosis, the
+    dataset's size, frame count and sampler) with ``camera_noise=False``: same anatomy, lesions, times,
+    optics, motion and gain, no sensor noise. It is the reference for paired fidelity: camera noise alone
+    holds a perfect reconstruction of the noisy frames near 35 dB.
+    """
+    from ffasora.data.format import read_info, read_manifest
+
+    if simulate_fn is None:
+        from ffasora.simulate import simulate_case  # type: ignore[attr-defined,unused-ignore]
+
+        simulate_fn = simulate_case
+    info = read_info(root)
+    config = info.get("config") or {}
+    records = read_manifest(root)
+    by_id = {r.id: r for r in records}
+    if video_id not in by_id:
+        raise ValueError(f"{root}: no video {video_id!r} in the manifest")
+    record = by_id[video_id]
+    if record.source != "simulator" or record.seed is None:
+        raise ValueError(f"{root}: {video_id} is not a simulated video; only those have a noise-free twin")
+    # a patient's eyes were simulated in id order; the first one's diagnosis fixed the second's
+    eyes = sorted((r for r in records if r.patient_id == record.patient_id), key=lambda r: r.id)
+    diagnosis = None if eyes[0].id == video_id else fellow_eye_diagnosis(eyes[0].primary_diagnosis)
+    return simulate_fn(
+        seed=record.seed,
+        size=int(config.get("size", record.height)),
+        frames=int(config.get("frames", record.frames)),
+        sampler=str(config.get("sampler", "canonical")),
+        eye=record.eye,
+        diagnosis=diagnosis,
+        camera_noise=False,
+    )
 
 
 def case_record(plan: CasePlan, case: SimulatedCaseLike, cfg: SimulateConfig) -> VideoRecord:

@@ -73,6 +73,14 @@ def classifier_report(
     return scores
 
 
+def native_size(dataset: str | Path) -> int:
+    """The frame side of a dataset (all videos share it in a finished dataset folder)."""
+    records = read_manifest(dataset)
+    if not records:
+        raise ValueError(f"{dataset}: the manifest lists no videos")
+    return int(max(records[0].height, records[0].width))
+
+
 def train_features(
     dataset: str | Path,
     out: str | Path,

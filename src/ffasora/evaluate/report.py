@@ -91,6 +91,24 @@ def headline(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         rows += _physiology_rows("physiology", phys)
         if phys.get("own_anatomy"):
             rows += _physiology_rows("physiology, own anatomy", phys["own_anatomy"])
+    ves = results.get("vessels")
+    if ves:
+        ctl = ves["controls"]
+        rows.append(
+            (
+                "vessel visibility inside the real 10-90 % range",
+                _fmt(ves["inside_reference_range"]),
+                f"real {_fmt(ctl['reference'])}; blurred 1 px {_fmt(ctl['blur_1px'])}, "
+                f"2 px {_fmt(ctl['blur_2px'])}",
+            )
+        )
+        rows.append(
+            (
+                "vessel visibility",
+                _mean_sd(ves["visibility"]),
+                "real " + _mean_sd(ves["reference_visibility"]),
+            )
+        )
     priv = results["privacy"]
     for k in priv["ks"]:
         gen_r = priv.get("generated", {}).get("recall", {}).get(k)

@@ -4,7 +4,7 @@ protocol that produced it. Library entry point ``evaluate_videos``; ``report.wri
 Stages: load -> in-domain features and findings (encoder) -> distribution (FVD-FFA, KVD, bootstrap CIs,
 real-vs-real floor; standard FVD with a user I3D) -> paired (PSNR/SSIM/MS-SSIM, LPIPS with user weights) ->
 alignment (VQAScore-style, finding P/R/F1, onset phase, BERTScore; real-video ceilings) -> physiology
-(simulated references) -> privacy (Recall@K vs chance, held-out floor, positive control, nearest-neighbour
+(simulated references) -> vessel visibility (against the real videos' spread) -> privacy (Recall@K vs chance, held-out floor, positive control, nearest-neighbour
 similarity).
 """
 
@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from ffasora.data.format import load_truth, read_manifest
-from ffasora.evaluate import alignment, classifier, own_anatomy, physiology, privacy
+from ffasora.evaluate import alignment, classifier, own_anatomy, physiology, privacy, vessels
 from ffasora.evaluate.distribution import bootstrap, frechet_distance, kernel_distance, real_vs_real_floor
 from ffasora.evaluate.encoder import VideoEncoder, load_encoder, run_encoder, weights_hash
 from ffasora.evaluate.features import item_onsets
@@ -245,6 +246,33 @@ def physiology_metrics(
     }
 
 
+def vessel_metrics(
+    generated: list[VideoItem], reference: list[VideoItem], controls: int = 50
+) -> dict[str, Any]:
+    """Vessel visibility (``vessels.vessel_visibility``) of each generated video against the real videos'
+    spread, with what the same test says of the references themselves and of Gaussian-blurred copies of them
+    (1 and 2 px at 128 px, scaled with the frame): the level at which the measure stops seeing vessels."""
+    gen = [vessels.vessel_visibility(g.frames) for g in generated]
+    ref = [vessels.vessel_visibility(r.frames) for r in reference]
+    blurred: dict[str, float] = {}
+    for sigma in (1.0, 2.0):
+        values = []
+        for r in reference[:controls]:
+            s = sigma * r.frames.shape[-1] / 128.0
+            values.append(
+                vessels.vessel_visibility(ndimage.gaussian_filter(r.frames.astype(np.float32), (0, s, s)))
+            )
+        blurred[f"blur_{sigma:g}px"] = vessels.within_range(values, ref)
+    finite = [x for x in ref if np.isfinite(x)]
+    return {
+        "visibility": describe(gen),
+        "reference_visibility": describe(ref),
+        "reference_range_10_90": [float(v) for v in np.percentile(finite, [10, 90])] if finite else None,
+        "inside_reference_range": vessels.within_range(gen, ref),
+        "controls": {"reference": vessels.within_range(ref, ref), **blurred},
+    }
+
+
 PRIVACY_SIZE = 128
 
 
@@ -368,6 +396,8 @@ def evaluate_videos(
     step("alignment")
     results["physiology"] = physiology_metrics(generated, reference_root, reference, pairs)
     step("physiology")
+    results["vessels"] = vessel_metrics(generated, reference)
+    step("vessels")
     results["privacy"] = privacy_metrics(model, generated, reference, train, cfg)
     step("privacy")
     results["protocol"] = {

@@ -183,10 +183,13 @@ def simulate_case(
     *,
     signs: Sequence[str] = (),
     motion: bool = True,
+    camera_noise: bool = True,
     keep_radiometric: bool = False,
 ) -> SimulatedCase:
     """Simulate one eye's angiogram. Same arguments give identical bytes.
 
+    ``camera_noise=False`` renders the noise-free twin: the same eye, lesions, frame times, optics, motion and
+    gain, without sensor noise (the reference that reconstructions and paired generations are judged by).
     ``diagnosis``: a diagnosis code of ``ffasora.findings`` (``"DR"``, ``"CSC"``...), optionally with a grade
     (``"DR:PDR"``), or ``"other"``; None draws one from the cohort mix. ``signs`` forces extra finding codes.
     ``sampler``: ``canonical`` | ``clinical`` | ``index_linear``; ``frames`` must be 1 + 4k.
@@ -206,7 +209,7 @@ def simulate_case(
         masks = {k: np.ascontiguousarray(v[..., ::-1]) for k, v in masks.items()}
     cam = sample_camera(r_cam)
     transit = int(np.sum(schedule.times < timing.arm_retina_s + 25.0))
-    display, motion_log = acquire(radiometric, cam, r_cam, motion=motion, transit=transit)
+    display, motion_log = acquire(radiometric, cam, r_cam, motion=motion, transit=transit, noise=camera_noise)
     display = apply_blend(display, schedule.blend)
     nearest = nearest_source(schedule.blend, frames)
     phases = [phase_of(float(schedule.times[i]), timing.arm_retina_s) for i in nearest]
@@ -232,6 +235,9 @@ def simulate_case(
     )
 
 
+VISIBLE_VESSEL = 0.2  # dye-column weight above which a vessel pixel is clearly seen (about 5 % of the field)
+
+
 def _masks(
     an: Any, lesions: list[Any], dynamic: dict[int, tuple[tuple[slice, slice], np.ndarray]], schedule: Any
 ) -> dict[str, np.ndarray]:
@@ -240,6 +246,9 @@ def _masks(
         # vessel pixels off the disc (whose blush would blur the timing of the vessels that cross it)
         "vessels_art": an.art.mask & an.fov & (an.disc < 0.05) & (an.art.weight > 1.5 * an.vein.weight),
         "vessels_vein": an.vein.mask & an.fov & (an.disc < 0.05) & (an.vein.weight > 1.5 * an.art.weight),
+        # the visible vessel tree and the vessel-free fundus, for fidelity measures (any kind, disc excluded)
+        "vessels": (np.maximum(an.art.weight, an.vein.weight) > VISIBLE_VESSEL) & an.fov & (an.disc < 0.05),
+        "vessel_free": (np.maximum(an.art.weight, an.vein.weight) < 0.03) & an.fov & (an.disc < 0.05),
         "disc": an.disc > 0.5,
         "faz": an.faz.copy(),
     }

@@ -57,12 +57,18 @@ def field_mask(size: int) -> np.ndarray:
 
 
 def acquire(
-    frames: np.ndarray, cam: Camera, rng: np.random.Generator, motion: bool = True, transit: int | None = None
+    frames: np.ndarray,
+    cam: Camera,
+    rng: np.random.Generator,
+    motion: bool = True,
+    transit: int | None = None,
+    noise: bool = True,
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Radiometric (T, H, W) float32 -> display (T, H, W) uint8 and per-frame motion/gain records.
 
     ``transit``: how many leading frames belong to the dye transit (the gain is set on the brightest of
-    them); all frames when None.
+    them); all frames when None. ``noise=False`` leaves out the sensor noise and nothing else: the noise is
+    still drawn, so the motion that follows it, and so every other pixel, is that of the noisy video.
     """
     t_n, size, _ = frames.shape
     scale = size / 512.0
@@ -97,7 +103,8 @@ def acquire(
         g = np.clip(f * gain, 0, None) ** cam.gamma
         # Poisson-Gaussian noise as one Gaussian draw: variance g / photons + read²
         sigma = np.sqrt(g * (1.0 / cam.photons) + cam.read_noise**2)
-        noisy = g + sigma * rng.standard_normal(g.shape, np.float32)
+        draw = rng.standard_normal(g.shape, np.float32)
+        noisy = g + sigma * draw if noise else g
         u8 = np.clip(np.round(noisy * 255.0), 0, 255).astype(np.uint8)
         u8[~fov] = 0
         out[k] = u8

@@ -32,6 +32,10 @@ class VAEDataConfig:
     root: str = ""  # FFA dataset folder (written by `ffasora simulate` or `ffasora prepare`)
     frames: int = 21  # 1 + 4k
     size: int = 128
+    # Cheaper steps with the same statistics as whole clips (the VAE is convolutional and causal):
+    window: bool = False  # `frames` consecutive stored frames from a random start (False: evenly spaced)
+    crop: int = 0  # random square crop of this many pixels, a multiple of 8 (0: the whole frame)
+    views: int = 8  # distinct random windows/crops per video (the data order stays exactly resumable)
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,11 @@ class VAETask(Task):
     def build_dataset(self, cfg: VAETaskConfig, split: str) -> Dataset[Any]:
         if not cfg.data.root:
             raise ValueError("data.root is empty; pass an FFA dataset folder (--set data.root=DIR)")
-        return FFADataset(cfg.data.root, split, cfg.data.frames, cfg.data.size, cfg.model.in_channels)
+        data = cfg.data
+        if not data.window and not data.crop:
+            return FFADataset(data.root, split, data.frames, data.size, cfg.model.in_channels)
+        clips = FFADataset(data.root, split, None, data.size, cfg.model.in_channels)
+        return RandomViews(clips, data.frames if data.window else None, data.crop, data.views)
 
     def _weights(self) -> VAELossWeights:
         assert self.cfg is not None
@@ -171,6 +179,44 @@ class VAETask(Task):
 
     def tokens_per_sample(self, cfg: VAETaskConfig) -> int | None:
         return None
+
+
+class RandomViews(Dataset[dict[str, Any]]):
+    """``views`` random sub-clips of every clip: ``frames`` consecutive frames and/or a ``crop`` x ``crop`` square.
+
+    Item ``i`` is view ``i // len(clips)`` of clip ``i % len(clips)``, drawn from a generator seeded by ``i``,
+    so the sampler's shuffled, resumable order over ``views * len(clips)`` items fixes every view.
+    """
+
+    def __init__(self, clips: FFADataset, frames: int | None, crop: int, views: int) -> None:
+        if frames is not None and (frames < 1 or (frames - 1) % 4):
+            raise ValueError(f"data.frames = {frames} is not 1 + 4k (e.g. 5, 9, 17, 21)")
+        if crop < 0 or crop % 8:
+            raise ValueError(f"data.crop = {crop}: expected 0 (whole frames) or a multiple of 8 pixels")
+        if views < 1:
+            raise ValueError(f"data.views = {views}: expected at least 1")
+        self.clips, self.frames, self.crop, self.views = clips, frames, crop, views
+
+    def __len__(self) -> int:
+        return self.views * len(self.clips)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = dict(self.clips[index % len(self.clips)])
+        video = item["video"]  # (C, T, H, W)
+        rng = np.random.default_rng(index)
+        if self.frames is not None:
+            if self.frames > video.shape[1]:
+                raise ValueError(f"clip {item['id']}: {video.shape[1]} frames, fewer than data.frames")
+            t0 = int(rng.integers(0, video.shape[1] - self.frames + 1))
+            video = video[:, t0 : t0 + self.frames]
+        if self.crop:
+            h, w = video.shape[-2:]
+            if self.crop > min(h, w):
+                raise ValueError(f"data.crop = {self.crop} exceeds the {h}x{w} frames")
+            y, x = int(rng.integers(0, h - self.crop + 1)), int(rng.integers(0, w - self.crop + 1))
+            video = video[..., y : y + self.crop, x : x + self.crop]
+        item["video"] = video.contiguous()
+        return item
 
 
 def _inner(module: nn.Module) -> WFVAE:
