@@ -7,7 +7,9 @@ projection are folded so that the new model starts close to the old one on smoot
 embedding tap is the sum of the old taps it replaces (same response to a constant patch) and each new output
 row is the mean of the old rows it replaces. RoPE positions are divided by the same factor as the patch, so a
 token still sees its neighbours at the distances the old model learned. ``--layers`` appends blocks that start
-as the identity (copies of the last block with their output projections zeroed). Fine-tune the result with
+as the identity (copies of the last block with their output projections zeroed). ``--channels`` moves the DiT
+to the latents of a new VAE with another channel count: everything but the patch embedding and the output
+projection is kept. Fine-tune the result with
 ``ffasora train dit --set init=OUT`` and a [model] section matching OUT/config.json.
 """
 
@@ -20,6 +22,20 @@ from pathlib import Path
 import torch
 
 from ffasora.models.dit import DiT
+
+
+def rechannel(old: DiT, channels: int) -> DiT:
+    """A DiT like ``old`` for latents of ``channels`` channels (a new VAE): every block, the text and timestep
+    paths are copied; the patch embedding and output projection, whose shapes change, start as a fresh DiT's
+    (the output projection at zero, so the model starts by predicting nothing rather than noise)."""
+    config = dataclasses.replace(old.config, in_channels=channels, out_channels=channels)
+    new = DiT(config)
+    fresh = new.state_dict()
+    state = {n: v.float() for n, v in old.state_dict().items()}
+    for name in ("patch_embed.weight", "patch_embed.bias", "proj_out.weight", "proj_out.bias"):
+        state[name] = fresh[name]
+    new.load_state_dict(state, strict=True)
+    return new
 
 
 def repatch(old: DiT, patch: int, layers: int | None = None) -> DiT:
@@ -62,13 +78,20 @@ def repatch(old: DiT, patch: int, layers: int | None = None) -> DiT:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dit", type=Path, help="trained DiT folder")
-    parser.add_argument("--patch", type=int, default=2)
+    parser.add_argument("--patch", type=int, default=2, help="latent patch size of the new model")
     parser.add_argument(
         "--layers", type=int, default=None, help="blocks in the new model [default: the old count]"
     )
+    parser.add_argument(
+        "--channels", type=int, default=None, help="latent channels of a new VAE [default: the old count]"
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    new = repatch(DiT.from_pretrained(args.dit, dtype=torch.float32), args.patch, args.layers)
+    new = DiT.from_pretrained(args.dit, dtype=torch.float32)
+    if args.patch != new.config.patch_size or args.layers:
+        new = repatch(new, args.patch, args.layers)
+    if args.channels and args.channels != new.config.in_channels:
+        new = rechannel(new, args.channels)
     new.save_pretrained(args.out, dtype=torch.float32)
     print(
         f"{args.out}: patch {args.patch}, {new.config.num_layers} layers, rope_scale {list(new.config.rope_scale)}"
