@@ -67,3 +67,26 @@ def test_missing_folder_and_weights_are_clear_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no weights found"):
         read_state_dict(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated"])
+@pytest.mark.parametrize("name", ["model.safetensors", "last.ckpt"])
+def test_damaged_weight_files_are_named(tmp_path, name, damage):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    if name.endswith(".safetensors"):
+        save_model_folder(Tiny(), {}, folder)
+    else:
+        torch.save({"ema_state_dict": Tiny().state_dict()}, folder / name)
+    data = (folder / name).read_bytes()
+    (folder / name).write_bytes(b"" if damage == "empty" else data[: len(data) // 2])
+    with pytest.raises(ValueError, match=rf"{name}: cannot read the weights .*damaged or truncated"):
+        read_state_dict(folder)
+
+
+def test_damaged_config_is_named(tmp_path):
+    from ffasora.models.pretrained import read_config
+
+    (tmp_path / "config.json").write_text('{"width": ')
+    with pytest.raises(ValueError, match=r"config\.json: not valid JSON"):
+        read_config(tmp_path)

@@ -180,3 +180,51 @@ def test_posterior_sampling_is_seeded_and_kl_is_nonnegative():
     b = post.sample(torch.Generator().manual_seed(1))
     assert torch.equal(a, b) and not torch.equal(a, post.mean)
     assert post.kl().shape == (2,) and (post.kl() >= 0).all()
+
+
+def _upstream_ema_checkpoint(folder: Path, drop: str | None = None) -> set[str]:
+    """The fixture re-saved as the upstream trainer (``train_ddp.py``) writes it: ``config.json`` + a ``.ckpt``
+    whose ``ema_state_dict`` holds only the trainable parameters, ``module.``-prefixed (beside a non-EMA
+    ``state_dict`` that must not be read). Returns the names of the constants left out."""
+    rows = (FIXTURE / "state_dict_keys.txt").read_text().splitlines()[1:]
+    kinds = {row.split("\t")[0]: row.split("\t")[3] for row in rows}
+    full = load_file(str(FIXTURE / "diffusion_pytorch_model.safetensors"))
+    ema = {f"module.{k}": v.clone() for k, v in full.items() if kinds[k] == "param" and k != drop}
+    folder.mkdir()
+    (folder / "config.json").write_text((FIXTURE / "config.json").read_text())
+    noisy = {f"module.{k}": v + 1.0 for k, v in full.items()}
+    torch.save({"ema_state_dict": ema, "state_dict": noisy, "step": 10}, folder / "checkpoint.ckpt")
+    return {k for k, kind in kinds.items() if kind != "param"}
+
+
+@torch.inference_mode()
+def test_upstream_ema_checkpoint_loads_with_its_constants_from_the_constructor(tmp_path, caplog):
+    constants = _upstream_ema_checkpoint(tmp_path / "ema")
+    assert len(constants) == 40  # 16 frozen 3D-Haar filters + 24 Haar buffers
+    with caplog.at_level("INFO", logger="ffasora.models.pretrained"):
+        vae = WFVAE.from_pretrained(tmp_path / "ema")
+    reported = caplog.text.split("constructor: ")[-1].strip().split(", ")
+    assert set(reported) == constants  # named, every one of them, and nothing else
+    ref = load_file(str(FIXTURE / "io.safetensors"))
+    post = vae.encode(ref["x"], chunk=None)
+    close(post.mean, ref["posterior_mean"])
+    close(post.logvar, ref["posterior_logvar"])
+    close(vae.decode(ref["posterior_mean"], chunk=None), ref["decoded"])
+    close(vae.decode(ref["posterior_mean_image"]), ref["decoded_image"])
+
+
+def test_upstream_ema_checkpoint_missing_a_trainable_key_is_refused(tmp_path):
+    _upstream_ema_checkpoint(tmp_path / "ema", drop="decoder.conv_out.weight")
+    with pytest.raises(ValueError, match=r"missing keys \(1\): decoder\.conv_out\.weight$"):
+        WFVAE.from_pretrained(tmp_path / "ema")
+
+
+def test_constants_missing_outside_an_ema_checkpoint_are_refused(tmp_path):
+    full = load_file(str(FIXTURE / "diffusion_pytorch_model.safetensors"))
+    full.pop("encoder.wavelet_transform_l1.aa")
+    (tmp_path / "config.json").write_text((FIXTURE / "config.json").read_text())
+    from safetensors.torch import save_file
+
+    save_file(full, str(tmp_path / "diffusion_pytorch_model.safetensors"))
+    with pytest.raises(ValueError, match=r"encoder\.wavelet_transform_l1\.aa"):
+        WFVAE.from_pretrained(tmp_path)

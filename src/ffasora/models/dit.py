@@ -194,6 +194,14 @@ def config_from_official(raw: dict[str, Any], source: str = "config.json") -> Di
     )
 
 
+def read_dit_config(path: str | Path) -> DiTConfig:
+    """The :class:`DiTConfig` of a model folder, ours or official, from its ``config.json`` alone (no weights)."""
+    raw = read_config(path)
+    if raw.get("_class_name") == "OpenSoraT2V_v1_3" or "num_attention_heads" in raw:
+        return config_from_official(raw, f"{path}/config.json")
+    return DiTConfig.from_dict(raw, f"{path}/config.json")
+
+
 def config_to_official(cfg: DiTConfig) -> dict[str, Any]:
     """The ``OpenSoraT2V_v1_3`` config of ``cfg``; ``ValueError`` if upstream cannot express it.
 
@@ -440,11 +448,7 @@ class DiT(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | Path, dtype: torch.dtype | None = None) -> DiT:
         """Load our folder or an official ``OpenSoraT2V_v1_3`` folder (diffusers or ``.ckpt``), strictly."""
-        raw = read_config(path)
-        official = raw.get("_class_name") == "OpenSoraT2V_v1_3" or "num_attention_heads" in raw
-        config = config_from_official(raw, f"{path}/config.json") if official else None
-        if config is None:
-            config = DiTConfig.from_dict(raw, f"{path}/config.json")
+        config = read_dit_config(path)
         state_dict = read_state_dict(path)
         if any(k.startswith(("transformer_blocks.", "adaln_single.")) for k in state_dict):
             state_dict = official_to_ours(state_dict)

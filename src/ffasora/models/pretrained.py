@@ -6,14 +6,20 @@ official WF-VAE / Open-Sora Plan checkpoints come either as a diffusers folder (
 ``ema_state_dict`` (preferred), ``gen_model`` or a bare state dict, with DDP's ``module.`` prefix.
 
 Loading is strict: every missing, unexpected or mis-shaped key is named in one ``ValueError``, because a
-silently half-loaded model (the upstream ``strict=False``) only shows up later as bad samples.
+silently half-loaded model (the upstream ``strict=False``) only shows up later as bad samples. One exception,
+for the upstream trainers' EMA: their ``ema_state_dict`` holds only the trainable parameters, so a loader may
+let :func:`build_and_load` take the model's frozen constants (buffers and ``requires_grad=False`` parameters,
+e.g. the WF-VAE's Haar filters) from the constructor; they are logged by name, and any other missing key is
+still refused. A damaged or truncated file is a ``ValueError`` naming it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +32,8 @@ WEIGHTS_NAME = "model.safetensors"
 DIFFUSERS_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
 
 M = TypeVar("M", bound=nn.Module)
+log = logging.getLogger(__name__)
+CKPT_ENTRIES = ("ema_state_dict", "gen_model", "state_dict", "model")  # preferred first: EMA is what ships
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -33,7 +41,13 @@ def read_config(path: str | Path) -> dict[str, Any]:
     file = Path(path) / CONFIG_NAME
     if not file.is_file():
         raise ValueError(f"{path}: no {CONFIG_NAME}; expected a model folder (config.json + weights)")
-    return json.loads(file.read_text())
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{file}: not valid JSON ({err}); the model folder is damaged") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{file}: expected a JSON object, found {type(config).__name__}")
+    return config
 
 
 def find_weights(path: str | Path) -> tuple[Path, str]:
@@ -56,21 +70,46 @@ def find_weights(path: str | Path) -> tuple[Path, str]:
     )
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """The state dict of a model folder in any supported layout, on the CPU, prefixes normalised."""
+@dataclass(frozen=True)
+class Weights:
+    """The tensors of a model folder and where they came from."""
+
+    tensors: dict[str, torch.Tensor]  # on the CPU, ``module.``/``_orig_mod.`` prefixes stripped
+    file: Path
+    layout: str  # "ffasora", "diffusers" or "ckpt"
+    entry: str | None  # the ``.ckpt`` entry read ("ema_state_dict", ...); None: the whole file
+
+    @property
+    def is_ema(self) -> bool:
+        """An upstream trainer's EMA (holds the trainable parameters only)."""
+        return self.entry == "ema_state_dict"
+
+
+def read_weights(path: str | Path) -> Weights:
+    """The weights of a model folder in any supported layout (a ``.ckpt`` prefers its EMA entry)."""
     file, layout = find_weights(path)
-    if file.suffix == ".safetensors":
-        return load_file(str(file), device="cpu")
-    blob = torch.load(str(file), map_location="cpu", weights_only=True)
+    try:
+        if file.suffix == ".safetensors":
+            return Weights(load_file(str(file), device="cpu"), file, layout, None)
+        blob = torch.load(str(file), map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - each reader fails its own way on a damaged file
+        raise ValueError(
+            f"{file}: cannot read the weights ({type(err).__name__}: {' '.join(str(err).split())[:200]}); "
+            "the file is damaged or truncated, copy it again"
+        ) from None
+    entry = None
     if layout == "ckpt" and isinstance(blob, Mapping):
-        # Official training checkpoints: the EMA weights are the published ones.
-        for key in ("ema_state_dict", "gen_model", "state_dict", "model"):
-            if key in blob and isinstance(blob[key], Mapping):
-                blob = blob[key]
-                break
+        entry = next((k for k in CKPT_ENTRIES if isinstance(blob.get(k), Mapping)), None)
+        blob = blob[entry] if entry else blob
     if not isinstance(blob, Mapping):
         raise ValueError(f"{file}: expected a state dict, found {type(blob).__name__}")
-    return {_strip_prefix(k): v for k, v in blob.items() if isinstance(v, torch.Tensor)}
+    tensors = {_strip_prefix(k): v for k, v in blob.items() if isinstance(v, torch.Tensor)}
+    return Weights(tensors, file, layout, entry)
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The state dict of a model folder in any supported layout, on the CPU, prefixes normalised."""
+    return read_weights(path).tensors
 
 
 def _strip_prefix(key: str) -> str:
@@ -80,10 +119,25 @@ def _strip_prefix(key: str) -> str:
     return key
 
 
-def load_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
-    """Load ``state_dict`` into ``model`` (which may live on the meta device), naming every mismatch."""
+def frozen_constants(model: nn.Module) -> set[str]:
+    """State-dict names of a model's constants: its buffers and its ``requires_grad=False`` parameters."""
+    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+    frozen |= {name for name, _ in model.named_buffers()}
+    return frozen & set(model.state_dict())
+
+
+def load_strict(
+    model: nn.Module,
+    state_dict: Mapping[str, torch.Tensor],
+    source: str = "checkpoint",
+    may_be_absent: Collection[str] = (),
+) -> None:
+    """Load ``state_dict`` into ``model`` (which may live on the meta device), naming every mismatch.
+
+    Keys in ``may_be_absent`` are not required; the caller fills them (they stay as the model holds them).
+    """
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(state_dict))
+    missing = sorted(set(expected) - set(state_dict) - set(may_be_absent))
     unexpected = sorted(set(state_dict) - set(expected))
     mis_shaped = sorted(
         f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}"
@@ -102,7 +156,7 @@ def load_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source
     dtypes = {k: v.dtype for k, v in expected.items()}
     # Cast to the model's dtypes (a 16-bit published file loads into an fp32 model) and keep buffers' dtypes.
     converted = {k: v.to(dtypes[k]) if v.is_floating_point() else v for k, v in state_dict.items()}
-    model.load_state_dict(converted, strict=True, assign=True)
+    model.load_state_dict(converted, strict=not may_be_absent, assign=True)
 
 
 def build_and_load(
@@ -110,15 +164,31 @@ def build_and_load(
     state_dict: Mapping[str, torch.Tensor],
     source: str = "checkpoint",
     dtype: torch.dtype | None = None,
+    constants_from_constructor: bool = False,
 ) -> M:
     """Build the model on the meta device (no wasted random init), then load the weights strictly.
 
     Buffers that are not stored in checkpoints (non-persistent, e.g. fixed Haar taps) are materialised by
-    re-running ``reset_parameters``-free construction on the CPU for just those buffers.
+    re-running ``reset_parameters``-free construction on the CPU for just those buffers. With
+    ``constants_from_constructor`` (an upstream EMA state dict, which holds only trainable parameters), the
+    model's frozen constants (:func:`frozen_constants`) may be absent too: they are taken from the
+    constructor in the same way and logged by name; every other missing key is still an error.
     """
     with torch.device("meta"):
         model = factory()
-    load_strict(model, state_dict, source)
+    supplied: list[str] = []
+    if constants_from_constructor:
+        supplied = sorted(frozen_constants(model) - set(state_dict))
+    load_strict(model, state_dict, source, may_be_absent=supplied)
+    if supplied:
+        log.info(
+            "%s: %d frozen constants are not in the checkpoint (an EMA of the trainable parameters); "
+            "taken from the %s constructor: %s",
+            source,
+            len(supplied),
+            type(model).__name__,
+            ", ".join(supplied),
+        )
     _materialise_non_persistent_buffers(model, factory)
     if dtype is not None:
         model = model.to(dtype)

@@ -28,7 +28,7 @@ from torch import nn
 
 from ffasora.models.causal import CacheKeyed, CausalCache
 from ffasora.models.cpu_memory import release_large_tensors_to_os
-from ffasora.models.pretrained import build_and_load, read_config, read_state_dict, save_model_folder
+from ffasora.models.pretrained import build_and_load, read_config, read_weights, save_model_folder
 from ffasora.models.vae_arch import Coeffs, Decoder, Encoder
 from ffasora.models.vae_tiling import blend_tiles, tile_starts
 
@@ -204,7 +204,16 @@ class WFVAE(nn.Module):
     def from_pretrained(cls, path: str | Path, dtype: torch.dtype | None = None) -> WFVAE:
         """Load our folder, an official diffusers folder, or official ``config.json`` + ``.ckpt``, strictly."""
         config = WFVAEConfig.from_dict(read_config(path), source=f"{path}/config.json")
-        model = build_and_load(lambda: cls(config), read_state_dict(path), source=str(path), dtype=dtype)
+        weights = read_weights(path)
+        # The upstream trainer's ``ema_state_dict`` holds only trainable parameters; the Haar filters and
+        # buffers are constants of the architecture, so they come from the constructor (and are logged).
+        model = build_and_load(
+            lambda: cls(config),
+            weights.tensors,
+            source=str(weights.file),
+            dtype=dtype,
+            constants_from_constructor=weights.is_ema,
+        )
         return model.channels_last()
 
     def save_pretrained(self, path: str | Path, dtype: torch.dtype | None = None) -> Path:
