@@ -52,6 +52,8 @@ def test_evaluate_dataset_against_itself(sim_dataset, encoder_dir, tmp_path):
     assert report["paired"]["ssim"]["n"] == 0 or report["paired"]["ssim"]["mean"] == 1.0
     fvd = report["distribution"]["fvd_ffa"]
     assert abs(fvd["frechet"]["value"]) < 1e-6 * max(1.0, fvd["frechet_floor"]["value"])  # same set: zero
+    assert abs(report["distribution"]["fd_bands"]["frechet"]["value"]) < 1e-6
+    assert "FD-bands" in (out / "report.html").read_text()
     assert report["privacy"]["positive_control"]["found"]
     checks = report["physiology"]["checks"]
     assert checks["arterial_before_venous"]["pass_rate"] == 1.0  # the references obey physiology

@@ -107,3 +107,17 @@ def test_vae_reconstruct_reports_fidelity_against_the_clean_twin(tmp_path):
     for row in rows:  # an untrained VAE is far from the clean twin and blurs the vessel tree
         assert row["psnr_clean"] < 25 and np.isfinite(row["vessel_retention"]) and 0 < row["ssim_clean"] < 0.9
         assert row["visibility"] < row["visibility_input"]
+
+
+def test_band_features_move_with_blur_not_with_noise(eyes):
+    from ffasora.evaluate.vessels import BAND_EDGES_PX, BAND_TIMES, band_features
+
+    (noisy, clean), (other_noisy, _) = eyes
+    sharp = band_features(clean.frames)
+    assert sharp.shape == ((len(BAND_EDGES_PX) - 1) * BAND_TIMES,)
+    fine = slice(0, None, len(BAND_EDGES_PX) - 1)  # the finest band at every time
+    assert np.all(band_features(blur(clean.frames, 1.0))[fine] < sharp[fine] - 0.5)  # blur empties it
+    gap_noise = np.abs(band_features(noisy.frames) - sharp).mean()
+    gap_blur = np.abs(band_features(blur(clean.frames, 1.0)) - sharp).mean()
+    gap_eye = np.abs(band_features(other_noisy.frames) - band_features(noisy.frames)).mean()
+    assert gap_blur > 2 * gap_noise and gap_blur > gap_eye

@@ -52,15 +52,15 @@ def headline(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(metric, generated, reference / floor / chance) rows: the table at the top of the report."""
     rows: list[tuple[str, str, str]] = []
     dist = results["distribution"]
-    for key, label in (("fvd_ffa", "FVD-FFA (in-domain)"), ("fvd_i3d", "FVD (I3D Kinetics-400)")):
+    for key, label, kernel_label in (
+        ("fvd_ffa", "FVD-FFA (in-domain)", "KVD-FFA (in-domain)"),
+        ("fd_bands", "FD-bands (detail by octave)", "KD-bands (detail by octave)"),
+        ("fvd_i3d", "FVD (I3D Kinetics-400)", "KVD (I3D Kinetics-400)"),
+    ):
         if key in dist:
             rows.append((label, _ci(dist[key]["frechet"]), "floor " + _ci(dist[key].get("frechet_floor"))))
             rows.append(
-                (
-                    label.replace("FVD", "KVD"),
-                    _ci(dist[key]["kernel"]),
-                    "floor " + _ci(dist[key].get("kernel_floor")),
-                )
+                (kernel_label, _ci(dist[key]["kernel"]), "floor " + _ci(dist[key].get("kernel_floor")))
             )
     paired = results["paired"]
     for key in ("psnr", "ssim", "ms_ssim", "lpips"):

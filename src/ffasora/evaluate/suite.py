@@ -365,6 +365,12 @@ def evaluate_videos(
     step("features")
     fvd_ffa = distribution_metrics(gen_out["features"], ref_out["features"], cfg, pool=train_features)
     results: dict[str, Any] = {"distribution": {"fvd_ffa": fvd_ffa}}
+    # the same distances on octave-band detail features: what blur removes (vessels.band_features)
+    gen_bands, ref_bands = (
+        np.stack([vessels.band_features(i.frames) for i in items]) for items in (generated, reference)
+    )
+    pool = np.stack([vessels.band_features(i.frames) for i in train]) if train else None
+    results["distribution"]["fd_bands"] = distribution_metrics(gen_bands, ref_bands, cfg, pool=pool)
     if cfg.i3d_weights:
         from ffasora.evaluate.i3d import i3d_features, load_i3d
 

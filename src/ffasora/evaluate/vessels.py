@@ -136,6 +136,31 @@ def vessel_visibility(video: np.ndarray) -> float:
     return best
 
 
+BAND_EDGES_PX = (0.5, 1.0, 2.0, 4.0, 8.0)  # octave bands at 128 px: vessels to lesions to background
+BAND_TIMES = 7  # evenly spaced frames per video
+
+
+def band_features(video: np.ndarray) -> np.ndarray:
+    """(len(BAND_EDGES_PX) - 1) * BAND_TIMES features: per frame, the RMS of each octave band of detail inside
+    the field of view over the field's mean level, log-scaled. Blur empties the fine bands, noise alone
+    barely fills them (the finest edge is half a pixel), so the set's distribution moves with sharpness."""
+    v = np.asarray(video, np.float64)
+    if v.ndim != 3:
+        raise ValueError(f"video: expected (T, H, W), got shape {v.shape}")
+    fov = field_of_view(v)
+    inner = ndimage.binary_erosion(fov, iterations=max(2, round(4 * v.shape[-1] / 128)))
+    scale = v.shape[-1] / 128.0
+    out = []
+    for k in np.linspace(0, len(v) - 1, BAND_TIMES).round().astype(int):
+        frame = v[k]
+        level = max(float(frame[fov].mean()) if fov.any() else 0.0, 1.0)
+        blurred = [ndimage.gaussian_filter(frame, e * scale) for e in BAND_EDGES_PX]
+        for fine, coarse in zip(blurred[:-1], blurred[1:], strict=True):
+            band = (fine - coarse)[inner] if inner.any() else np.zeros(1)
+            out.append(np.log(np.sqrt(np.mean(band**2)) / level + 1e-4))
+    return np.asarray(out)
+
+
 def within_range(
     values: Sequence[float], reference: Sequence[float], lo: float = 10, hi: float = 90
 ) -> float:
