@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
+from ffasora.config import load_config
 from ffasora.data.build import SimulateConfig, simulate_dataset
 from ffasora.data.dataset import FFADataset
 from ffasora.train.vae_task import RandomViews, VAEDataConfig, VAETask, VAETaskConfig
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +55,20 @@ def test_task_builds_views_only_when_asked(clips):
     views = task.build_dataset(VAETaskConfig(data=data), "all")
     channels = VAETaskConfig().model.in_channels
     assert isinstance(views, RandomViews) and views[0]["video"].shape == (channels, 5, 16, 16)
+
+
+@pytest.mark.parametrize("preset", sorted((ROOT / "configs" / "vae").glob("*.toml")), ids=lambda p: p.name)
+def test_every_vae_preset_loads(preset):
+    cfg = load_config(VAETaskConfig, preset)
+    assert cfg.data.frames % 4 == 1 and cfg.train.max_steps > 0
+
+
+def test_vessels_preset_trains_on_crops_of_whole_clips(clips):
+    cfg = load_config(
+        VAETaskConfig,
+        ROOT / "configs" / "vae" / "vessels.toml",
+        [f"data.root={clips.root}", "data.frames=9", "data.size=32", "data.crop=16"],
+    )
+    views = VAETask().build_dataset(cfg, "all")
+    assert isinstance(views, RandomViews) and views[0]["video"].shape == (1, 9, 16, 16)
+    assert not cfg.model.use_attention  # fully convolutional: what crops teach holds for whole frames
