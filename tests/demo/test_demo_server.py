@@ -81,9 +81,6 @@ def test_generation_job_writes_video_frames_and_times(client: TestClient, pipeli
     np.testing.assert_array_equal(first, expected[0])
 
 
-@pytest.mark.skipif(
-    not hasattr(ffasora.findings, "to_canonical_english"), reason="no Chinese translation yet"
-)
 def test_a_chinese_example_is_translated_for_the_english_encoder(client: TestClient) -> None:
     chinese = next(e for e in client.get("/api/examples").json() if e["lang"] == "zh")
     job = client.post("/api/generate", json={"report": chinese["report"], "seed": 1}).json()["job"]
@@ -134,3 +131,83 @@ def test_cli_demo_needs_a_pipeline_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["demo", "--model", str(tmp_path)])
     assert result.exit_code != 0 and "model_index.json" in result.output
     assert CliRunner().invoke(app, ["demo", "--help"]).exit_code == 0
+
+
+class _Stub:
+    """Stands in for the pipeline: each call waits for ``release`` (so jobs queue up), then raises ``error``."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        import threading
+
+        from ffasora.pipeline import PipelineConfig
+
+        self.config = PipelineConfig(num_frames=5, height=32, width=32)
+        self.release = threading.Event()
+        self.error = error
+
+    def __call__(self, report: str, **options: object) -> object:
+        assert self.release.wait(60)
+        raise self.error or ValueError("no error given")
+
+
+def test_the_queue_is_bounded_and_says_busy(tmp_path: Path) -> None:
+    stub = _Stub()
+    app = create_app(pipeline=stub, out_dir=tmp_path, max_waiting=2)  # type: ignore[arg-type]
+    with TestClient(app) as client:
+        jobs = [client.post("/api/generate", json={"report": "late .", "seed": s}) for s in range(2)]
+        assert [r.status_code for r in jobs] == [202, 202]
+        busy = client.post("/api/generate", json={"report": "late .", "seed": 3})
+        assert (
+            busy.status_code == 503
+            and "busy" in busy.json()["detail"]
+            and "try again" in busy.json()["detail"]
+        )
+        assert busy.headers["retry-after"] == "30" and len(app.state.demo.jobs) == 2  # nothing queued
+        stub.release.set()
+        for response in jobs:
+            _wait(client, response.json()["job"])
+        assert client.post("/api/generate", json={"report": "late .", "seed": 4}).status_code == 202
+
+
+def test_job_errors_show_no_server_paths(tmp_path: Path) -> None:
+    secret = "/srv/private/models/ffasora/dit/model.safetensors"
+    for error, shown in (
+        (ValueError(f"{secret}: cannot read the weights"), "model.safetensors: cannot read the weights"),
+        (RuntimeError(f"CUDA error in {secret}"), "error on the server"),
+    ):
+        stub = _Stub(error)
+        stub.release.set()
+        with TestClient(create_app(pipeline=stub, out_dir=tmp_path)) as client:  # type: ignore[arg-type]
+            state = _wait(client, client.post("/api/generate", json={"report": "late ."}).json()["job"])
+        assert state["state"] == "error" and shown in state["error"]
+        assert "/srv" not in state["error"] and "private" not in state["error"]
+
+
+def test_the_temporary_folder_goes_when_the_app_stops() -> None:
+    stub = _Stub()
+    app = create_app(pipeline=stub)  # type: ignore[arg-type]
+    folder = app.state.demo.out_dir
+    with TestClient(app) as client:
+        assert folder.is_dir()
+        client.post("/api/generate", json={"report": "late ."})  # left queued: shutdown must not hang
+        stub.release.set()
+    assert not folder.exists()
+
+
+def test_ctrl_c_removes_the_served_demo_temporary_folder(
+    pipeline_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+
+    from served_app import ServedApp, serve_code
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the server process makes its folder here
+    served = ServedApp(serve_code("ffasora.demo.server"), pipeline_dir, 90).start()
+    try:
+        (folder,) = tmp_path.glob("ffasora-demo-*")
+        assert served.proc is not None
+        served.proc.send_signal(signal.SIGINT)
+        assert served.proc.wait(timeout=30) == 0
+    finally:
+        served.stop()
+    assert not folder.exists()

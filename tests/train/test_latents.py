@@ -110,15 +110,14 @@ def test_cli_latents(parts, tmp_path: Path) -> None:
     assert bad.exit_code != 0
 
 
-def test_english_preprocess_translates_only_chinese_for_english_encoders(parts) -> None:
-    import ffasora.findings
-    from ffasora.train.latents import english_preprocess
+def test_the_pipeline_text_path_translates_only_chinese_for_english_encoders(parts) -> None:
+    from ffasora.findings import to_canonical_english
+    from ffasora.pipeline import report_translation
 
     encoder = HFTextEncoder(parts[1], max_tokens=64)
-    preprocess = english_preprocess(encoder)
-    assert preprocess is not None and preprocess("late leakage .") == "late leakage ."
-    if hasattr(ffasora.findings, "to_canonical_english"):
-        chinese = "右眼：造影晚期黄斑区荧光素渗漏。"
-        assert preprocess(chinese) == ffasora.findings.to_canonical_english(chinese)
+    translate = report_translation(encoder)
+    assert translate is not None and translate("late leakage .") == "late leakage ."
+    chinese = "右眼：造影晚期黄斑区荧光素渗漏。"
+    assert translate(chinese) == to_canonical_english(chinese) != chinese
     encoder.multilingual = True
-    assert english_preprocess(encoder) is None
+    assert report_translation(encoder) is None

@@ -1,7 +1,9 @@
 """The ``ffasora`` command line: one Typer app, one module per command group.
 
 Each module exposes ``register(app)``; commands parse arguments, build a config and call the library.
-Heavy imports (torch, models) happen inside the commands so that ``ffasora --help`` stays instant.
+Heavy imports (torch, models) happen inside the commands so that ``ffasora --help`` stays instant. Errors
+are handled once, by the root group (:mod:`ffasora.cli.errors`): bad input is one ``error:`` line and a
+non-zero exit; a traceback means a bug.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from ffasora.cli import (
     train_commands,
     vae_commands,
 )
+from ffasora.cli.errors import CommandGroup
 
 app = typer.Typer(
     name="ffasora",
+    cls=CommandGroup,
     help="FFA report -> dynamic FFA video: simulate, prepare, train, generate, evaluate, review.",
     no_args_is_help=True,
     add_completion=False,

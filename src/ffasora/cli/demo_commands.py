@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from ffasora.cli.errors import UserError
+
 # The bundled model: <repo>/pretrained when running from a checkout.
 DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "pretrained"
 
@@ -32,17 +34,19 @@ def demo(
     import uvicorn
 
     from ffasora.demo.server import create_app
+    from ffasora.pipeline import PipelineFolder, resolve_settings
 
+    if not 1 <= port <= 65535:
+        raise UserError(f"--port {port}: expected a port number from 1 to 65535")
     if not (model / "model_index.json").is_file():
-        hint = " (the bundled model is not in this checkout yet)" if model == DEFAULT_MODEL else ""
-        raise typer.BadParameter(
-            f"{model} is not a pipeline folder{hint}: it needs model_index.json, vae/ and dit/ "
-            "(make one with `ffasora pipeline assemble`)",
-            param_hint="--model",
+        hint = " (the bundled model is not in this checkout)" if model == DEFAULT_MODEL else ""
+        raise UserError(
+            f"--model {model} is not a pipeline folder{hint}: it needs model_index.json, vae/ and dit/ "
+            "(make one with `ffasora pipeline assemble`)"
         )
-    try:
-        app = create_app(model, steps=steps, device=device)
-    except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
+    folder = PipelineFolder.read(model)
+    if steps is not None:
+        resolve_settings(folder.config, folder.patch_size, steps=steps)
+    app = create_app(model, steps=steps, device=device)
     typer.echo(f"ffasora demo on http://{host}:{port} (Ctrl+C to stop)")
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,14 +1,33 @@
-"""CLI commands: generate (one report, or a file of reports split across ``torchrun`` ranks)."""
+"""CLI commands: generate (one report, or a file of reports split across ``torchrun`` ranks).
+
+Everything is checked before the models load (options against the pipeline folder's config, the output
+paths, every line of a batch file) and every report before the first video is made, so a bad input costs
+seconds and leaves nothing behind.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from ffasora.cli.errors import UserError
+
 DTYPES = ("fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class Job:
+    report: str
+    seed: int
+    path: Path
+    where: str  # how messages name this report: "the report" or "--batch FILE, line N"
 
 
 def register(app: typer.Typer) -> None:
@@ -17,7 +36,7 @@ def register(app: typer.Typer) -> None:
 
 
 def generate(
-    report: str = typer.Argument("", help="Report text (leave out with --batch)."),
+    report: str = typer.Argument("", help="Report text, English or Chinese (leave out with --batch)."),
     model: Path | None = typer.Option(
         None,
         "--model",
@@ -30,8 +49,12 @@ def generate(
     batch: Path | None = typer.Option(
         None,
         "--batch",
-        help="Text file with one report per line (writes <out>/<line:05d>.mp4 + .json), or a .jsonl file "
-        'of {"report": ..., "id": ..., "seed": ...} objects (reports may span lines; id names the files).',
+        help="UTF-8 text file with one report per line (writes <out>/<line-1:05d>.mp4 + .json), or a .jsonl "
+        'file of {"report": ..., "id": ..., "seed": ...} objects (id names the files). Videos already '
+        "in <out> are kept (an interrupted batch resumes) unless --overwrite.",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace existing output videos (and their .json) instead of refusing."
     ),
     frames: int | None = typer.Option(None, "--frames", help="Frames, 1 + 4k (default: the model's, 21)."),
     height: int | None = typer.Option(
@@ -40,10 +63,14 @@ def generate(
     width: int | None = typer.Option(
         None, "--width", help="Pixels, a multiple of 16 (default: the model's)."
     ),
-    steps: int | None = typer.Option(None, "--steps", help="Sampler steps (default: the model's)."),
+    steps: int | None = typer.Option(
+        None, "--steps", help="Sampler steps, 1 to 1000 (default: the model's)."
+    ),
     guidance: float | None = typer.Option(None, "--guidance", "-g", help="CFG scale; 1 = none."),
     negative: str | None = typer.Option(None, "--negative", help="Negative report for guidance."),
-    seed: int = typer.Option(0, "--seed", help="Seed; with --batch, line i uses seed + i."),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed, 0 to 2^63 - 1; with --batch, line i uses seed + i - 1."
+    ),
     sampler: str | None = typer.Option(None, "--sampler", help="euler_ancestral, dpmpp_2m, euler or heun."),
     device: str = typer.Option(
         "cpu", "--device", help="cpu, cuda, cuda:1, ... (under torchrun: cuda:LOCAL_RANK)."
@@ -53,21 +80,27 @@ def generate(
     """Generate synthetic FFA videos from reports; each video gets a provenance JSON beside it."""
     import torch
 
-    from ffasora.pipeline import FFASoraPipeline
+    from ffasora.pipeline import FFASoraPipeline, PipelineFolder, check_seed, resolve_settings
 
     if dtype not in DTYPES:
-        raise typer.BadParameter(f"--dtype {dtype!r}: expected one of {DTYPES}")
+        raise UserError(f"--dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     if device == "cuda" and "LOCAL_RANK" in os.environ:
         device = f"cuda:{os.environ['LOCAL_RANK']}"
-    jobs = _jobs(report, batch, out, seed, rank, world)
-    model = model if model is not None else bundled_model()
-    torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
-    try:
-        pipe = FFASoraPipeline.from_pretrained(model, device=device, dtype=torch_dtype)
-    except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
-    options: dict[str, Any] = dict(
+    _check_device(device)
+    if batch is not None:
+        jobs = _batch_jobs(batch, report, out, seed)
+    else:
+        jobs = [_single_job(report, out, seed, overwrite)]
+    for job in jobs:
+        try:
+            check_seed(job.seed)
+        except ValueError as err:
+            raise UserError(
+                f"--seed {seed}: {str(err).split(': ', 1)[1]}" if batch is None else f"{job.where}: {err}"
+            ) from None
+    folder = PipelineFolder.read(model if model is not None else bundled_model())
+    settings: dict[str, Any] = dict(
         num_frames=frames,
         height=height,
         width=width,
@@ -76,16 +109,42 @@ def generate(
         negative_report=negative,
         sampler=sampler,
     )
-    for text, job_seed, path in jobs:
-        if batch is not None and path.with_suffix(".json").is_file():
-            continue  # resumable: finished videos are kept
+    try:  # every option, before the models load
+        resolve_settings(folder.config, folder.patch_size, **settings)
+    except ValueError as err:
+        raise UserError(_option_names(str(err))) from None
+    torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+    pipe = FFASoraPipeline.from_pretrained(folder.root, device=device, dtype=torch_dtype)
+    for job in jobs:  # every report, before the first video
         try:
-            video = _run(pipe, text, job_seed, options, show=rank == 0, label=path.name)
+            warnings = pipe.check_report(job.report)
         except ValueError as err:
-            raise typer.BadParameter(str(err)) from err
-        video.save(path)
+            raise UserError(f"{job.where}: {err}") from None
         if rank == 0:
-            typer.echo(f"{path} ({video.metadata['seconds']:.1f} s)")
+            for warning in warnings:
+                typer.echo(f"warning: {job.where}: {warning}", err=True)
+    todo = [job for i, job in enumerate(jobs) if i % world == rank]
+    if batch is not None and not overwrite:  # resumable: a video with its .json is finished
+        todo = [job for job in todo if not (job.path.is_file() and job.path.with_suffix(".json").is_file())]
+    with _quiet("ffasora.pipeline"):  # its warnings about the reports were shown just above
+        for job in todo:
+            video = _run(pipe, job.report, job.seed, settings, show=rank == 0, label=job.path.name)
+            job.path.parent.mkdir(parents=True, exist_ok=True)
+            video.save(job.path)
+            if rank == 0:
+                typer.echo(f"{job.path} ({video.metadata['seconds']:.1f} s)")
+
+
+@contextlib.contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """Only errors from ``logger`` while the block runs."""
+    target = logging.getLogger(logger)
+    level = target.level
+    target.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        target.setLevel(level)
 
 
 def bundled_model() -> Path:
@@ -105,43 +164,115 @@ def bundled_model() -> Path:
     return folder
 
 
-def _jobs(
-    report: str, batch: Path | None, out: Path, seed: int, rank: int, world: int
-) -> list[tuple[str, int, Path]]:
-    """(report, seed, output path) for this rank: line i of the batch file goes to rank i % world."""
-    if batch is None:
-        if not report.strip():
-            raise typer.BadParameter("give a report, or --batch FILE")
-        return [(report, seed, out)]
+OPTION_OF = {"num_frames": "--frames", "height": "--height", "width": "--width", "steps": "--steps",
+             "guidance": "--guidance", "negative_report": "--negative", "sampler": "--sampler"}  # fmt: skip
+
+
+def _option_names(message: str) -> str:
+    """The pipeline names settings as ``steps=0``; the command line as ``--steps 0``."""
+    name, sep, rest = message.partition("=")
+    return f"{OPTION_OF[name]} {rest}" if sep and name in OPTION_OF else message
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    try:
+        where = torch.device(device)
+    except RuntimeError:
+        raise UserError(f"--device {device!r}: expected cpu, cuda or cuda:N") from None
+    if where.type == "cuda" and (
+        not torch.cuda.is_available() or (where.index or 0) >= torch.cuda.device_count()
+    ):
+        raise UserError(f"--device {device}: no such CUDA device here ({torch.cuda.device_count()} found)")
+    if where.type not in ("cpu", "cuda"):
+        raise UserError(f"--device {device!r}: expected cpu, cuda or cuda:N")
+
+
+def check_output_path(path: Path, option: str, *, folder: bool = False) -> None:
+    """Refuse an output path that cannot be written: one under a file, or a file where a folder is wanted
+    (and the other way round)."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{option} {path}: {parent} is a file, not a folder")
+            break
+    if folder and path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path} is a file; with --batch, --out names a folder")
+    if not folder and path.is_dir():
+        raise UserError(f"{option} {path} is a folder; expected a video file name (.mp4 or .gif)")
+
+
+def _single_job(report: str, out: Path, seed: int, overwrite: bool) -> Job:
+    from ffasora.pipeline import VIDEO_SUFFIXES
+
+    if not report.strip():
+        raise UserError("give a report (in quotes), or --batch FILE")
+    if out.suffix.lower() not in VIDEO_SUFFIXES:
+        raise UserError(f"--out {out}: expected a file name ending in {' or '.join(VIDEO_SUFFIXES)}")
+    check_output_path(out, "--out")
+    existing = [p for p in (out, out.with_suffix(".json")) if p.exists()]
+    if existing and not overwrite:
+        raise UserError(f"--out {out}: {existing[0]} exists; pass --overwrite to replace it")
+    return Job(report, seed, out, "the report")
+
+
+def _batch_jobs(batch: Path, report: str, out: Path, seed: int) -> list[Job]:
+    """Every job of a batch file, each line checked (1-based line numbers) before anything is written."""
     if report:
-        raise typer.BadParameter("give either a report or --batch, not both")
+        raise UserError("give either a report or --batch, not both")
     if not batch.is_file():
-        raise typer.BadParameter(f"--batch {batch}: no such file")
-    lines = batch.read_text(encoding="utf-8").splitlines()
-    if batch.suffix == ".jsonl":
-        entries = [_jsonl_entry(batch, n, line, seed) for n, line in enumerate(lines, 1) if line.strip()]
-    else:
-        entries = [(line, seed + i, f"{i:05d}") for i, line in enumerate(lines) if line.strip()]
-    names = [name for _, _, name in entries]
-    if len(set(names)) != len(names):
-        raise typer.BadParameter(f"--batch {batch}: ids must be unique (they name the output files)")
-    out.mkdir(parents=True, exist_ok=True)
-    return [(text, s, out / f"{name}.mp4") for i, (text, s, name) in enumerate(entries) if i % world == rank]
+        raise UserError(f"--batch {batch}: no such file")
+    check_output_path(out, "--out", folder=True)
+    where = f"--batch {batch}"
+    data = batch.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        bad_line = data[: err.start].count(b"\n") + 1
+        raise UserError(
+            f"{where}, line {bad_line}: not UTF-8 text (byte 0x{data[err.start]:02x}); save the file as UTF-8"
+        ) from None
+    entries: list[tuple[int, str, int, str]] = []  # (line, report, seed, file stem)
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        if batch.suffix == ".jsonl":
+            entries.append(
+                (number, *_jsonl_entry(f"{where}, line {number}", line, seed + number - 1, number))
+            )
+        else:
+            entries.append((number, line, seed + number - 1, f"{number - 1:05d}"))
+    if not entries:
+        raise UserError(f"{where}: holds no reports")
+    first: dict[str, int] = {}
+    for number, _, _, name in entries:
+        if name in first:
+            raise UserError(
+                f"{where}, line {number}: id {name!r} repeats line {first[name]} (ids name the output files)"
+            )
+        first[name] = number
+    return [Job(text, s, out / f"{name}.mp4", f"{where}, line {n}") for n, text, s, name in entries]
 
 
-def _jsonl_entry(batch: Path, line_no: int, line: str, seed: int) -> tuple[str, int, str]:
-    """(report, seed, file stem) from one JSONL line; the seed defaults to ``seed + line index``."""
+def _jsonl_entry(where: str, line: str, default_seed: int, number: int) -> tuple[str, int, str]:
+    """(report, seed, file stem) from one JSONL line."""
     import json
     import re
 
     try:
         entry = json.loads(line)
     except json.JSONDecodeError as err:
-        raise typer.BadParameter(f"--batch {batch}, line {line_no}: not JSON ({err.msg})") from None
-    if not isinstance(entry, dict) or not str(entry.get("report", "")).strip():
-        raise typer.BadParameter(f'--batch {batch}, line {line_no}: expected an object with a "report"')
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(entry.get("id", f"{line_no - 1:05d}")))
-    return str(entry["report"]), int(entry.get("seed", seed + line_no - 1)), name
+        raise UserError(f"{where}: not JSON ({err.msg} at column {err.colno})") from None
+    if not isinstance(entry, dict) or not isinstance(entry.get("report"), str) or not entry["report"].strip():
+        raise UserError(f'{where}: expected an object with a non-empty "report" string')
+    seed = entry.get("seed", default_seed)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise UserError(f'{where}: "seed" must be an integer, got {json.dumps(seed)[:40]}')
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(entry.get("id", f"{number - 1:05d}")))
+    if not name.strip("._"):
+        raise UserError(f'{where}: "id" {str(entry.get("id"))[:40]!r} cannot name a file')
+    return entry["report"], seed, name
 
 
 def _run(pipe: Any, report: str, seed: int, options: dict[str, Any], show: bool, label: str) -> Any:

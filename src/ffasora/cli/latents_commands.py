@@ -4,10 +4,15 @@ DiT + text encoder -> a pipeline folder that ``ffasora generate`` and the demo l
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import typer
+
+from ffasora.cli.errors import UserError
+
+log = logging.getLogger("ffasora.latents")
 
 pipeline_app = typer.Typer(
     help="Build pipeline folders (model_index.json + vae/ + dit/).", no_args_is_help=True
@@ -35,6 +40,52 @@ def _text_encoder(spec: str, max_tokens: int) -> tuple[Any, dict[str, Any]]:
     }
 
 
+def _check_latents_args(
+    dataset: Path,
+    vae: Path,
+    out: Path,
+    split: list[str],
+    text_encoder: str,
+    max_tokens: int,
+    frames: int | None,
+    size: int | None,
+    chunk: int | None,
+) -> list[Any]:
+    """Everything checkable before a model loads; returns the records to encode."""
+    from ffasora.data.dataset import FFADataset
+    from ffasora.data.format import video_path
+    from ffasora.models.pretrained import find_weights, read_config
+    from ffasora.train.latents import CACHE_INFO
+
+    if max_tokens < 1:
+        raise UserError(f"--max-tokens {max_tokens}: expected a positive number of tokens (e.g. 512)")
+    if chunk is not None and (chunk < 4 or chunk % 4):
+        raise UserError(f"--chunk {chunk}: expected a positive multiple of 4 frames")
+    if not dataset.is_dir():
+        raise UserError(f"{dataset}: no such dataset folder")
+    records = []
+    for name in dict.fromkeys(split):
+        part = FFADataset(dataset, split=name, frames=frames, size=size)  # checks split, frames and size
+        records += part.records
+    if not records:
+        raise UserError(f"{dataset}: no videos in split(s) {', '.join(split)}")
+    missing = [r.id for r in records if not video_path(dataset, r.id).is_file()]
+    if missing:
+        raise UserError(
+            f"{dataset}: {len(missing)} video file(s) listed in the manifest are missing "
+            f"(e.g. videos/{missing[0]}.npz); run `ffasora validate {dataset}`"
+        )
+    read_config(vae)
+    find_weights(vae)
+    if text_encoder != "default" and not (Path(text_encoder) / "config.json").is_file():
+        raise UserError(f"--text-encoder {text_encoder}: not 'default' nor a local Hugging Face folder")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; expected a latent cache folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / CACHE_INFO).is_file():
+        raise UserError(f"--out {out} is a folder that holds no latent cache; choose a new or empty folder")
+    return records
+
+
 def latents(
     dataset: Path = typer.Argument(..., help="FFA dataset folder (from `simulate` or `prepare`)."),
     vae: Path = typer.Option(..., "--vae", help="WF-VAE folder (ours or the official layout)."),
@@ -49,35 +100,49 @@ def latents(
     chunk: int | None = typer.Option(None, "--chunk", help="VAE encode chunk in frames (multiple of 4)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, ..."),
 ) -> None:
-    """Encode a dataset once into a latent cache (VAE posteriors + report token states) for `train dit`."""
+    """Encode a dataset once into a latent cache (VAE posteriors + report token states) for `train dit`.
+
+    Reports go through the pipeline's text path, as in `generate`: Chinese reports reach an English-only
+    encoder as canonical English. Every report is checked before anything is written.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from ffasora.models.vae import WFVAE
-    from ffasora.train.latents import encode_dataset, english_preprocess
+    from ffasora.pipeline import TextPath
+    from ffasora.train.latents import encode_dataset
 
-    try:
-        model = WFVAE.from_pretrained(vae).to(device).eval()
-        encoder, spec = _text_encoder(text_encoder, max_tokens)
-        with Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
-        ) as bar:
-            task = bar.add_task("encoding", total=None)
-            info = encode_dataset(
-                dataset,
-                out,
-                model,
-                encoder,
-                splits=split,
-                frames=frames,
-                size=size,
-                vae_path=vae.resolve(),
-                text_encoder_spec=spec,
-                preprocess=english_preprocess(encoder),
-                chunk=chunk,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-    except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
+    records = _check_latents_args(dataset, vae, out, split, text_encoder, max_tokens, frames, size, chunk)
+    encoder, spec = _text_encoder(text_encoder, max_tokens)
+    text_path = TextPath(encoder)
+    warnings = []
+    for record in records:
+        try:
+            warnings += [f"video {record.id}: {w}" for w in text_path.check(record.report)]
+        except ValueError as err:
+            raise UserError(f"{dataset}: video {record.id}: {err}") from None
+    for warning in warnings[:5]:
+        log.warning(warning)
+    if len(warnings) > 5:
+        log.warning("... and %d more warnings about reports", len(warnings) - 5)
+    model = WFVAE.from_pretrained(vae).to(device).eval()
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+    ) as bar:
+        task = bar.add_task("encoding", total=None)
+        info = encode_dataset(
+            dataset,
+            out,
+            model,
+            encoder,
+            splits=split,
+            frames=frames,
+            size=size,
+            vae_path=vae.resolve(),
+            text_encoder_spec=spec,
+            preprocess=text_path.text,
+            chunk=chunk,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     typer.echo(f"{out}: {info['counts']} videos, latents {info['latent_shape']}")
 
 
@@ -99,10 +164,7 @@ def assemble(
     guidance: float | None = typer.Option(None, "--guidance", help="Default CFG scale."),
 ) -> None:
     """Write a pipeline folder from a VAE, a DiT and a text encoder, reading defaults from the DiT's training."""
-    try:
-        path = assemble_pipeline(dit, out, vae, text_encoder, frames, height, width, steps, guidance)
-    except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
+    path = assemble_pipeline(dit, out, vae, text_encoder, frames, height, width, steps, guidance)
     typer.echo(f"wrote {path}")
 
 

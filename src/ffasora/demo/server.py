@@ -10,19 +10,25 @@ Routes::
     GET  /media/<job>/<file>    a job's video (mp4, gif) and frames (png)
 
 Generation is slow on a CPU, so it never runs in a request: jobs go to a single worker thread (one model,
-one generation at a time) and the page polls the job for progress. The app is meant for 127.0.0.1: it
-keeps the last ``keep_jobs`` results in a temporary folder and serves nothing else from disk.
+one generation at a time) and the page polls the job for progress. At most ``max_waiting`` jobs wait or run
+at once; past that ``/api/generate`` answers 503 "busy, try again" (with ``Retry-After``). The app is meant
+for 127.0.0.1: it keeps the last ``keep_jobs`` results in a temporary folder, serves nothing else from disk,
+and removes that folder when it shuts down (Ctrl-C included). Reports take the pipeline's text path, so
+English and Chinese work alike. A failed job shows the reason for a report the model cannot use, never a
+file path of the server; other failures show a plain sentence and go to the server log.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import logging
 import re
 import shutil
 import tempfile
 import threading
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,10 +43,16 @@ from PIL import Image
 from starlette.exceptions import HTTPException
 
 from ffasora.demo.examples import example_reports
-from ffasora.pipeline import FFASoraPipeline
+from ffasora.pipeline import FFASoraPipeline, PipelineFolder, resolve_settings
+
+log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 MAX_REPORT_CHARS = 4000
+MAX_WAITING = 4  # jobs queued or running at once; more get "busy, try again"
+RETRY_AFTER_S = 30
+# An absolute path of two or more parts (POSIX or Windows), as error messages of the libraries name files.
+_PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?[/\\](?:[^\s/\\'\"]+[/\\])+([^\s/\\'\"]*)")
 DEFAULT_ARM_RETINA_S = 12.0  # a typical arm-to-retina time, used when the report states none
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 MEDIA_NAME = re.compile(r"^(video\.mp4|video\.gif|frame_\d{2,3}\.png)$")
@@ -102,6 +114,22 @@ def clock(seconds: float) -> str:
     return f"{int(minutes):02d}:{rest:04.1f}"
 
 
+class Busy(Exception):
+    """The queue is full."""
+
+
+class _Closing(Exception):
+    """Raised inside a running job when the app shuts down."""
+
+
+def public_message(err: Exception) -> str:
+    """What the page may show about a failed job: a ``ValueError``'s reason (a report the model cannot use)
+    with any file path cut to its last part; for anything else a plain sentence (the details are logged)."""
+    if isinstance(err, ValueError):
+        return _PATH.sub(lambda m: m.group(1) or "(a server folder)", str(err))
+    return "generation failed because of an error on the server (it is in the server's log); try again"
+
+
 @dataclass
 class Job:
     report: str
@@ -128,16 +156,42 @@ class Job:
 class Demo:
     """The app's state: the pipeline, the jobs and their files, the worker thread."""
 
-    def __init__(self, pipeline: FFASoraPipeline, steps: int | None, out_dir: Path, keep_jobs: int) -> None:
+    def __init__(
+        self,
+        pipeline: FFASoraPipeline,
+        steps: int | None,
+        out_dir: Path,
+        keep_jobs: int,
+        max_waiting: int = MAX_WAITING,
+        owns_out_dir: bool = False,
+    ) -> None:
         self.pipeline, self.steps, self.out_dir, self.keep_jobs = pipeline, steps, out_dir, keep_jobs
+        self.max_waiting = max_waiting
         self.jobs: dict[str, Job] = {}
         self.lock = threading.Lock()
+        self.closing = threading.Event()
         self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ffasora-demo")
         self.examples = example_reports()
+        # A temporary folder of our own goes when the app shuts down, or at the latest when Python exits.
+        self._remove_out_dir = (
+            weakref.finalize(self, shutil.rmtree, str(out_dir), True) if owns_out_dir else None
+        )
+
+    def waiting(self) -> int:
+        return sum(job.state in ("queued", "running") for job in self.jobs.values())
+
+    def close(self) -> None:
+        """Stop the running job at its next step, drop the queued ones, remove our temporary folder."""
+        self.closing.set()
+        self.worker.shutdown(wait=True, cancel_futures=True)
+        if self._remove_out_dir is not None:
+            self._remove_out_dir()
 
     def submit(self, report: str, seed: int) -> str:
         job_id = uuid.uuid4().hex
         with self.lock:
+            if self.waiting() >= self.max_waiting:
+                raise Busy
             self.jobs[job_id] = Job(report, seed)
             for old in list(self.jobs)[: max(0, len(self.jobs) - self.keep_jobs)]:
                 if self.jobs[old].state in ("done", "error"):
@@ -151,6 +205,8 @@ class Demo:
         job.state = "running"
 
         def progress(phase: str, done: int, total: int) -> None:
+            if self.closing.is_set():
+                raise _Closing
             job.phase, job.done, job.total = phase, done, total
 
         try:
@@ -158,8 +214,12 @@ class Demo:
             video = self.pipeline(job.report, seed=job.seed, steps=self.steps, progress=progress)
             job.result = self.write(job_id, video.frames, video.metadata, findings)
             job.state = "done"
+        except _Closing:
+            job.error, job.state = "the demo is shutting down", "error"
         except Exception as err:  # noqa: BLE001 - any failure must reach the page, not kill the worker
-            job.error = f"{type(err).__name__}: {err}"
+            if not isinstance(err, ValueError):
+                log.exception("demo job %s failed", job_id)
+            job.error = public_message(err)
             job.state = "error"
 
     def write(
@@ -197,25 +257,27 @@ def create_app(
     device: str = "cpu",
     out_dir: str | Path | None = None,
     keep_jobs: int = 20,
+    max_waiting: int = MAX_WAITING,
 ) -> FastAPI:
     """The demo app for the pipeline folder ``pipeline_dir`` (or an already loaded ``pipeline``).
 
     ``steps`` overrides the pipeline's sampler steps (fewer is faster on a CPU); results go to ``out_dir``
-    (default: a new temporary folder).
+    (default: a new temporary folder, removed at shutdown); ``max_waiting`` bounds the queue.
     """
+    if max_waiting < 1 or keep_jobs < 1:
+        raise ValueError(f"max_waiting={max_waiting} and keep_jobs={keep_jobs} must be at least 1")
     if pipeline is None:
         if pipeline_dir is None:
             raise ValueError("create_app needs a pipeline folder or a pipeline")
-        from ffasora.train.latents import english_preprocess
-
+        if steps is not None:  # checked before the models load
+            folder = PipelineFolder.read(pipeline_dir)
+            resolve_settings(folder.config, folder.patch_size, steps=steps)
         pipeline = FFASoraPipeline.from_pretrained(pipeline_dir, device=device)
-        preprocess = english_preprocess(pipeline.text_encoder)
-        if preprocess is not None and hasattr(pipeline.text_encoder, "preprocess"):
-            pipeline.text_encoder.preprocess = preprocess
-    if steps is not None and steps < 1:
-        raise ValueError(f"steps={steps}: expected >= 1")
-    folder = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="ffasora-demo-"))
-    demo = Demo(pipeline, steps, folder, keep_jobs)
+    if steps is not None:
+        pipeline.settings(steps=steps)
+    owned = out_dir is None
+    out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="ffasora-demo-"))
+    demo = Demo(pipeline, steps, out, keep_jobs, max_waiting, owns_out_dir=owned)
     templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
     )
@@ -223,7 +285,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        demo.worker.shutdown(wait=False, cancel_futures=True)
+        demo.close()
 
     app = FastAPI(title="ffasora demo", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.demo = demo
@@ -259,8 +321,13 @@ def create_app(
         report = _report(body)
         seed = body.get("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**31:
-            raise HTTPException(400, f"seed must be an integer in [0, 2^31), got {seed!r}")
-        return JSONResponse({"job": demo.submit(report, seed)}, status_code=202)
+            raise HTTPException(400, f"seed must be an integer in [0, 2^31), got {str(seed)[:40]!r}")
+        try:
+            job_id = demo.submit(report, seed)
+        except Busy:
+            message = f"busy: {demo.max_waiting} videos are being made or waiting; try again in a minute"
+            raise HTTPException(503, message, headers={"Retry-After": str(RETRY_AFTER_S)}) from None
+        return JSONResponse({"job": job_id}, status_code=202)
 
     @app.get("/api/jobs/{job_id}")
     def job(job_id: str) -> dict[str, Any]:
@@ -287,4 +354,8 @@ def _report(body: dict[str, Any]) -> str:
         raise HTTPException(400, "report must be a non-empty string")
     if len(report) > MAX_REPORT_CHARS:
         raise HTTPException(400, f"report has {len(report)} characters; at most {MAX_REPORT_CHARS}")
+    try:
+        report.encode("utf-8")
+    except UnicodeEncodeError:
+        raise HTTPException(400, "report holds characters that are not valid Unicode text") from None
     return report

@@ -133,16 +133,7 @@ class HFTextEncoder:
         if isinstance(reports, str):
             raise ValueError("encode() takes a list of reports, got a single string")
         texts = [self.preprocess(r) if self.preprocess else r for r in reports]
-        per_report = [self.pieces(t) for t in texts]
-        for i, pieces in enumerate(per_report):
-            self._check_known(pieces, i, texts[i])
-            n = sum(len(p) for p in pieces)
-            if n > self.max_tokens:
-                raise ValueError(
-                    f"report {i} needs {n} tokens ({len(pieces)} pieces of at most {self.window}), more than "
-                    f"max_tokens={self.max_tokens}; raise max_tokens (the DiT accepts any text length): "
-                    f"{texts[i][:80]!r}..."
-                )
+        per_report = [self._checked_pieces(t) for t in texts]
         flat = [p for pieces in per_report for p in pieces]
         states = self._run(flat)
         lengths = [sum(len(p) for p in pieces) for pieces in per_report]
@@ -156,7 +147,23 @@ class HFTextEncoder:
             mask[i, : len(joined)] = True
         return out, mask
 
-    def _check_known(self, pieces: list[list[int]], index: int, text: str) -> None:
+    def check(self, report: str) -> None:
+        """Raise ``ValueError`` for a report ``encode`` would refuse (unknown tokens, over ``max_tokens``),
+        without running the encoder; ``report`` is taken as it is (``preprocess`` is not applied)."""
+        self._checked_pieces(report)
+
+    def _checked_pieces(self, text: str) -> list[list[int]]:
+        pieces = self.pieces(text)
+        self._check_known(pieces, text)
+        n = sum(len(p) for p in pieces)
+        if n > self.max_tokens:
+            raise ValueError(
+                f"the report {_quote(text)} needs {n} tokens ({len(pieces)} pieces of at most {self.window}), "
+                f"more than max_tokens={self.max_tokens}; raise max_tokens (the DiT accepts any text length)"
+            )
+        return pieces
+
+    def _check_known(self, pieces: list[list[int]], text: str) -> None:
         """Refuse reports the vocabulary cannot represent (e.g. Chinese into an English-only encoder)."""
         unk = self.tokenizer.unk_token_id
         if unk is None or self.unknown_fraction is None:
@@ -165,9 +172,9 @@ class HFTextEncoder:
         n_unknown = sum(t == unk for t in tokens)
         if tokens and n_unknown > self.unknown_fraction * len(tokens):
             raise ValueError(
-                f"report {index}: {n_unknown} of {len(tokens)} tokens are unknown to {self.name} "
-                f"({text[:40]!r}...); translate first (preprocess=..., e.g. the findings parser's canonical "
-                "English) or use a multilingual encoder"
+                f"the text encoder cannot read the report {_quote(text)}: {n_unknown} of its {len(tokens)} "
+                "tokens are unknown to the encoder; write it in a language the encoder knows, or "
+                "translate it first (preprocess=...)"
             )
 
     def _ids(self, text: str) -> list[int]:
@@ -191,6 +198,10 @@ class HFTextEncoder:
             hidden = hidden.last_hidden_state.float().cpu()
             results.extend(hidden[j, : len(p)] for j, p in enumerate(batch))
         return results
+
+
+def _quote(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def _load_encoder(folder: Path, model_type: str, auto_model: Any) -> torch.nn.Module:

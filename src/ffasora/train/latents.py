@@ -28,7 +28,6 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +44,6 @@ CACHE_VERSION = 1
 CACHE_INFO = "cache.json"
 CACHE_MANIFEST = "manifest.jsonl"
 EMPTY_FILE = "empty.safetensors"
-
-_CJK = re.compile(r"[\u3400-\u9fff]")
 
 LatentProgress = Callable[[int, int], None]
 """``progress(done, total)`` after each video (skipped ones included)."""
@@ -85,27 +82,6 @@ def encoder_identity(encoder: TextEncoder) -> dict[str, Any]:
         "max_tokens": int(encoder.max_tokens),
         "hash": module_hash(model) if isinstance(model, torch.nn.Module) else None,
     }
-
-
-def english_preprocess(encoder: TextEncoder) -> Callable[[str], str] | None:
-    """For an English-only encoder: map Chinese reports to canonical English through the findings parser's
-    ``to_canonical_english`` (imported on first use); English passes unchanged. None for multilingual ones."""
-    if getattr(encoder, "multilingual", False):
-        return None
-
-    def preprocess(report: str) -> str:
-        if not _CJK.search(report):
-            return report
-        try:
-            from ffasora.findings import to_canonical_english
-        except ImportError as err:
-            raise ValueError(
-                "a Chinese report needs ffasora.findings.to_canonical_english for this English-only text "
-                "encoder, which this build lacks"
-            ) from err
-        return str(to_canonical_english(report))
-
-    return preprocess
 
 
 def read_cache_info(root: str | Path) -> dict[str, Any]:
@@ -203,7 +179,7 @@ def encode_dataset(
     ``frames``/``size`` resample the videos as :class:`FFADataset` does (None: as stored). ``vae_path`` and
     ``text_encoder_spec`` (a pipeline ``text_encoder`` entry, e.g. ``{"type": "default"}``) are recorded so
     a pipeline can be assembled later from the cache alone. ``preprocess`` maps each report before the text
-    encoder (e.g. Chinese -> canonical English for an English-only encoder). ``chunk`` is the VAE's temporal
+    encoder (the pipeline's text path: ``ffasora.pipeline.TextPath.text``). ``chunk`` is the VAE's temporal
     encode chunk (frames). Returns the written ``cache.json`` content.
     """
     root, dataset = Path(out), Path(dataset)
