@@ -152,3 +152,33 @@ def test_errors_show_no_stack_trace(app_and_study, monkeypatch) -> None:
     assert "Something went wrong" in response.text
     assert client.get("/r/abc/item/notanumber").status_code in (403, 404)
     assert "Traceback" not in client.get(f"/r/{created.tokens['ana']}/item/notanumber").text
+
+
+@pytest.mark.parametrize("quality", [True, 2.9, 5.99, 3.0, "3.5", "", None, [3], 10**30, "9" * 40])
+def test_quality_is_a_whole_number_from_1_to_5(app_and_study, quality) -> None:
+    client, created = app_and_study
+    token = created.tokens["ben"]
+    csrf = client.get(f"/api/r/{token}/progress").json()["csrf"]
+    before = client.get(f"/api/r/{token}/ratings").json()
+    put = client.put(f"/api/r/{token}/ratings/3", json={"quality": quality}, headers={"X-CSRF-Token": csrf})
+    assert put.status_code == 422 and "whole number" in put.json()["error"]
+    assert client.get(f"/api/r/{token}/ratings").json() == before
+    form = client.post(f"/r/{token}/item/3", data={"csrf": csrf, "quality": str(quality)})
+    assert form.status_code == 400 and client.get(f"/api/r/{token}/ratings").json() == before
+
+
+@pytest.mark.parametrize("position", ["0", "-1", str(2**63), "9" * 40])
+def test_positions_outside_the_list_are_404_not_500(app_and_study, position) -> None:
+    client, created = app_and_study
+    token = created.tokens["ben"]
+    csrf = client.get(f"/api/r/{token}/progress").json()["csrf"]
+    put = client.put(
+        f"/api/r/{token}/ratings/{position}", json={"quality": 2}, headers={"X-CSRF-Token": csrf}
+    )
+    assert put.status_code == 404 and "no such video" in put.json()["error"]
+    for path in (
+        f"/r/{token}/item/{position}",
+        f"/r/{token}/media/{position}",
+        f"/r/{token}/strip/{position}",
+    ):
+        assert client.get(path).status_code == 404

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_COMMENT = 2000
+MAX_POSITION = 1_000_000  # far above any study; keeps a path's number inside the database's integers
 
 # The anchors raters see beside each score (1 = best, as in FFA Sora's 1-5 scale).
 QUALITY_ANCHORS: dict[int, tuple[str, str]] = {
@@ -95,7 +96,7 @@ class Review:
         return rater
 
     def item(self, rater: Rater, position: int) -> Item:
-        item = self.store.item(rater.id, position)
+        item = self.store.item(rater.id, position) if 1 <= position <= MAX_POSITION else None
         if item is None:
             raise HTTPException(404, "There is no such video in your list.")
         return item
@@ -110,13 +111,14 @@ class Review:
             )
 
     def validate(self, quality: Any, real_call: Any, findings: Any, comment: Any) -> Submission:
-        """Check a submission from a form or JSON; ``ValueError`` says what is wrong in rater-facing words."""
-        try:
-            score = int(quality)
-        except (TypeError, ValueError):
-            score = 0
+        """Check a submission from a form or JSON; ``ValueError`` says what is wrong in rater-facing words.
+
+        The quality is a whole number 1-5: a JSON integer, or a form's digit string. ``true``, ``2.9`` or
+        ``"5.99"`` are refused, not rounded.
+        """
+        score = _whole_number(quality)
         if score not in QUALITY_ANCHORS:
-            raise ValueError("Choose a quality score from 1 to 5.")
+            raise ValueError("Choose a quality score from 1 to 5 (a whole number).")
         call = real_call or None
         if call is not None and (not self.ask_real or call not in REAL_CALLS):
             raise ValueError("Answer 'real or synthetic?' with one of the offered choices.")
@@ -165,6 +167,16 @@ class Review:
             findings=self.findings,
             csrf=self.csrf(token),
         )
+
+
+def _whole_number(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = value.strip() if isinstance(value, str) else ""
+    if text.isascii() and text.isdigit():
+        digits = text.lstrip("0") or "0"
+        return int(digits) if len(digits) <= 3 else None  # no giant numbers; "05" is 5
+    return None
 
 
 def create_app(study_path: str | Path) -> FastAPI:
