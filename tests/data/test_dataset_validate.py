@@ -69,3 +69,12 @@ def test_counts_and_times(dataset):
     problems = validate_dataset(dataset)
     assert any("counts" in p for p in problems)
     assert any("strictly increasing" in p for p in problems)
+
+
+@pytest.mark.parametrize("bad_id", ["../escape", "..", "a/b", "/abs", "..\\win", ".hidden", ""])
+def test_an_id_that_is_a_path_is_refused_without_reading_outside(dataset, bad_id):
+    outside = dataset.parent / "escape.npz"  # what videos/../escape would read if the id were trusted
+    outside.write_bytes((dataset / "videos" / f"{read_manifest(dataset)[0].id}.npz").read_bytes())
+    _edit_manifest(dataset, 0, id=bad_id)
+    problems = validate_dataset(dataset)
+    assert any(repr(bad_id) in p and "plain file name" in p for p in problems), problems

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -20,12 +21,16 @@ from ffasora.data.format import (
 )
 from ffasora.data.splits import SPLITS
 
+# An id names files (videos/<id>.npz): a plain file stem, never a path out of the dataset folder.
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
+
 
 def validate_dataset(root: str | Path, *, check_videos: bool = True) -> list[str]:
     """Every problem found in the dataset at ``root``, as sentences; an empty list means valid.
 
-    Checks the version and completeness of dataset.json, every manifest record (split, source, frame count
-    1 + 4k, frame-time and phase lengths), that each video exists and (with ``check_videos``) has the shape
+    Checks the version and completeness of dataset.json, every manifest record (an id that is a plain file
+    stem: letters, digits, ``_ . -``, no path such as ``../x``; split, source, frame count 1 + 4k, frame-time
+    and phase lengths), that each video exists and (with ``check_videos``) has the shape
     its record states, that simulated cases' truth files exist, that no patient sits in two splits, and that
     dataset.json's counts match the manifest.
     """
@@ -74,6 +79,12 @@ def _check_records(root: Path, records: list[VideoRecord], check_videos: bool) -
         if r.id in seen:
             problems.append(f"{where}: id appears twice in the manifest")
         seen.add(r.id)
+        if not isinstance(r.id, str) or not _SAFE_ID.match(r.id):
+            problems.append(
+                f"{where}: id must be a plain file name (letters, digits, '_', '.', '-'; not a path such as "
+                "'../x'), because it names the video's files"
+            )
+            continue  # its files would lie outside the dataset: never look for them
         if r.split not in SPLITS:
             problems.append(f"{where}: split {r.split!r} is not one of {SPLITS}")
         if r.source not in SOURCES:
