@@ -88,9 +88,14 @@ def evaluate(
     ]
     if missing:
         raise typer.BadParameter(f"missing {', '.join(missing)} (see `ffasora evaluate --help`)")
+    from ffasora.evaluate.inputs import is_dataset
     from ffasora.evaluate.report import headline, write_report
     from ffasora.evaluate.suite import EvaluateConfig, evaluate_videos
 
+    if not generated.exists():
+        raise typer.BadParameter(f"--generated {generated}: no such folder")
+    if not is_dataset(reference):
+        raise typer.BadParameter(f"--reference {reference}: not an FFA dataset folder (no dataset.json)")
     encoder = encoder or reference / ENCODER_DIR
     if not (encoder / "config.json").is_file():
         raise typer.BadParameter(

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ffasora.data.dataset import temporal_indices
-from ffasora.data.format import INFO, VideoRecord, load_video, read_manifest
+from ffasora.data.format import INFO, MANIFEST, VideoRecord, load_video, read_manifest, video_path
 
 Progress = Callable[[int, int], None]
 
@@ -43,9 +43,19 @@ def is_dataset(path: str | Path) -> bool:
 
 
 def record_item(root: str | Path, record: VideoRecord) -> VideoItem:
+    path = video_path(root, record.id)
+    if not path.is_file():
+        raise ValueError(
+            f"{root}: video {record.id!r} is in {MANIFEST} but its file {path.name} is missing from videos/ "
+            f"(`ffasora validate {root}` lists every problem)"
+        )
+    try:
+        frames = load_video(root, record.id)
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"{path}: cannot read the video ({err}); the file is damaged") from None
     return VideoItem(
         name=record.id,
-        frames=load_video(root, record.id),
+        frames=frames,
         report=record.report,
         codes=list(record.codes),
         negated=list(record.negated),
@@ -59,6 +69,14 @@ def load_dataset_items(
     root: str | Path, split: str = "test", limit: int | None = None, progress: Progress | None = None
 ) -> list[VideoItem]:
     """The videos of one split ("all" for every split) of a dataset folder, in manifest order."""
+    if not Path(root).is_dir():
+        raise ValueError(f"{root}: no such dataset folder")
+    if not is_dataset(root):
+        raise ValueError(
+            f"{root}: no {INFO}; not an FFA dataset folder (made by `ffasora simulate` or `prepare`)"
+        )
+    if not (Path(root) / MANIFEST).is_file():
+        raise ValueError(f"{root}: {MANIFEST} is missing; the dataset folder is incomplete")
     records = [r for r in read_manifest(root) if split == "all" or r.split == split]
     if not records:
         raise ValueError(f"{root}: no videos in split {split!r}")
@@ -93,10 +111,19 @@ def load_generated(
             raise ValueError(
                 f"{video}: no provenance file {sidecar.name} beside it (needs 'report' and 'seed')"
             )
-        meta = json.loads(sidecar.read_text())
-        if "report" not in meta:
+        try:
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{sidecar}: not valid JSON ({err})") from None
+        if not isinstance(meta, dict) or "report" not in meta:
             raise ValueError(f"{sidecar}: no 'report' field")
-        frames, _ = read_video(video)
+        try:
+            frames, _ = read_video(video)
+        except (OSError, ValueError) as err:
+            reason = " ".join(str(err).split()).removeprefix(f"{video}: ")
+            raise ValueError(
+                f"{video}: cannot read the video beside {sidecar.name} ({reason}); it is empty or damaged"
+            ) from None
         source = meta.get("source_id") or meta.get("id")
         items.append(
             VideoItem(
