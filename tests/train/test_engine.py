@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 
@@ -162,3 +163,61 @@ def test_keep_last_and_resume_picks_the_newest(tmp_path):
     assert [p.name for p in ckpt.checkpoint_dirs(tmp_path)] == ["step-00000005", "step-00000006"]
     again = Trainer(TinyTask(), cfg, tmp_path, task_name="tiny")
     assert again.fit().step == 6 and again.resumed_from.name == "step-00000006"
+
+
+CHECKPOINT_FILES = ("model.safetensors", "ema.safetensors", "optimizer.pt", "trainer.pt")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A finished 6-step run with checkpoints at steps 4, 5, 6, and the final weights it reached."""
+    root = tmp_path_factory.mktemp("finished")
+    cfg = tiny_config(checkpoint=CheckpointConfig(every=1, keep_last=3))
+    trainer = Trainer(TinyTask(), cfg, root, task_name="tiny")
+    trainer.fit()
+    assert [p.name for p in ckpt.checkpoint_dirs(root)] == ["step-00000004", "step-00000005", "step-00000006"]
+    return root, cfg, {k: v.clone() for k, v in trainer.models["model"].state_dict().items()}
+
+
+@pytest.mark.parametrize("damage", ["truncated", "emptied", "deleted"])
+@pytest.mark.parametrize("name", CHECKPOINT_FILES)
+def test_resume_skips_a_damaged_newest_checkpoint_and_keeps_it(finished_run, tmp_path, caplog, name, damage):
+    import shutil
+
+    source, cfg, final = finished_run
+    run = tmp_path / "run"
+    shutil.copytree(source, run)
+    newest = run / "checkpoints" / "step-00000006"
+    data = (newest / name).read_bytes()
+    if damage == "deleted":
+        (newest / name).unlink()
+    else:
+        (newest / name).write_bytes(data[: len(data) // 2] if damage == "truncated" else b"")
+    damaged_bytes = {p.name: p.read_bytes() for p in newest.iterdir()}
+
+    with caplog.at_level("WARNING", logger="ffasora.train.engine"):
+        trainer = Trainer(TinyTask(), cfg, run, task_name="tiny")
+        result = trainer.fit()
+
+    assert trainer.resumed_from is not None and trainer.resumed_from.name == "step-00000005"
+    assert result.step == 6 and result.checkpoint == newest  # one step from step 5, saved anew
+    for key, value in final.items():  # the run went on from step 5 exactly as it had first
+        assert torch.equal(trainer.models["model"].state_dict()[key], value), key
+    kept = run / "checkpoints" / "step-00000006.damaged"
+    assert {p.name: p.read_bytes() for p in kept.iterdir()} == damaged_bytes  # never deleted or changed
+    assert f"skipped step-00000006: checkpoint {newest}: {name}" in caplog.text
+    assert "step-00000006.damaged" in caplog.text and "resuming from step-00000005" in caplog.text
+    skipped = json.loads((run / "run.json").read_text())["skipped_checkpoints"]
+    assert [s["checkpoint"] for s in skipped] == ["step-00000006"] and name in skipped[0]["reason"]
+
+
+def test_resume_with_every_checkpoint_damaged_is_a_clear_error(finished_run, tmp_path):
+    import shutil
+
+    source, cfg, _ = finished_run
+    shutil.copytree(source, tmp_path / "run")
+    for folder in ckpt.checkpoint_dirs(tmp_path / "run"):
+        (folder / "optimizer.pt").write_bytes(b"")
+    with pytest.raises(ckpt.DamagedCheckpoint, match=r"no checkpoint can be read .*optimizer\.pt is empty"):
+        Trainer(TinyTask(), cfg, tmp_path / "run", task_name="tiny").fit()
+    assert len(ckpt.checkpoint_dirs(tmp_path / "run")) == 3  # nothing renamed or deleted

@@ -9,6 +9,11 @@ Layout of ``checkpoints/step-00001000/``::
 
 A checkpoint is written into a hidden temporary folder and renamed into place only when complete, so a
 process killed mid-write leaves the previous checkpoint as the newest readable one.
+
+A checkpoint can still be damaged later (a full disk, a copy cut short). Resuming therefore takes the newest
+checkpoint that verifies, every file present and loadable (:func:`newest_intact_checkpoint`); a damaged one
+is never deleted: it is renamed ``step-XXXXXXXX.damaged`` (:func:`set_aside`), out of the way of the run's
+later checkpoints and of the ``keep_last`` pruning, with the reason logged.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import os
 import random
 import re
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +33,24 @@ from torch import nn
 
 CHECKPOINTS = "checkpoints"
 FORMAT_VERSION = 1
+DAMAGED = ".damaged"
 _STEP_DIR = re.compile(r"^step-(\d{8})$")
+
+
+class DamagedCheckpoint(ValueError):
+    """A checkpoint file is missing, empty, truncated or not what the trainer wrote; the message says which."""
+
+
+def _step_dirs(run_dir: str | Path) -> list[Path]:
+    root = Path(run_dir) / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    return sorted((p for p in root.iterdir() if _STEP_DIR.match(p.name) and p.is_dir()), key=lambda p: p.name)
 
 
 def checkpoint_dirs(run_dir: str | Path) -> list[Path]:
     """Complete checkpoints of a run, oldest first (temporary folders are ignored)."""
-    root = Path(run_dir) / CHECKPOINTS
-    if not root.is_dir():
-        return []
-    found = [p for p in root.iterdir() if _STEP_DIR.match(p.name) and (p / "trainer.pt").is_file()]
-    return sorted(found, key=lambda p: p.name)
+    return [p for p in _step_dirs(run_dir) if (p / "trainer.pt").is_file()]
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
@@ -114,15 +128,80 @@ def write_checkpoint(
     return final
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """``{"weights": {module: state}, "optimizer": {...}, "trainer": {...}}`` of one checkpoint folder."""
+def _load(file: Path) -> Any:
+    """One checkpoint file, or :class:`DamagedCheckpoint` naming it and why it cannot be read."""
+    if not file.is_file():
+        raise DamagedCheckpoint(f"{file.name} is missing")
+    if file.stat().st_size == 0:
+        raise DamagedCheckpoint(f"{file.name} is empty")
+    try:
+        if file.suffix == ".safetensors":
+            return load_file(str(file))
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - the readers fail in their own ways on a damaged file
+        reason = " ".join(str(err).split())[:160] or type(err).__name__
+        raise DamagedCheckpoint(f"{file.name} cannot be read ({reason})") from None
+
+
+def read_checkpoint(
+    path: str | Path, weights: Iterable[str] = (), optimizers: Iterable[str] = ()
+) -> dict[str, Any]:
+    """``{"weights": {module: state}, "optimizer": {...}, "trainer": {...}}`` of one checkpoint folder.
+
+    ``weights`` and ``optimizers`` name what must be there (the trainer's modules, EMA and optimizer groups);
+    :class:`DamagedCheckpoint` says which file is missing or unreadable.
+    """
     path = Path(path)
-    if not (path / "trainer.pt").is_file():
-        raise ValueError(f"{path} is not a complete checkpoint (no trainer.pt)")
-    weights = {p.stem: load_file(str(p)) for p in sorted(path.glob("*.safetensors"))}
-    optimizer = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
-    trainer = torch.load(path / "trainer.pt", map_location="cpu", weights_only=True)
-    return {"weights": weights, "optimizer": optimizer, "trainer": trainer}
+    try:
+        trainer = _load(path / "trainer.pt")
+        if not isinstance(trainer, dict) or "step" not in trainer:
+            raise DamagedCheckpoint("trainer.pt does not hold the trainer state")
+        if trainer.get("format_version") != FORMAT_VERSION:
+            raise DamagedCheckpoint(f"trainer.pt has format_version {trainer.get('format_version')!r}")
+        names = sorted({p.stem for p in path.glob("*.safetensors")} | set(weights))
+        state = {name: _load(path / f"{name}.safetensors") for name in names}
+        optimizer = _load(path / "optimizer.pt")
+        missing = [g for g in optimizers if not isinstance(optimizer, dict) or g not in optimizer]
+        if not isinstance(optimizer, dict) or missing:
+            raise DamagedCheckpoint(f"optimizer.pt lacks the state of optimizer group(s) {missing}")
+    except DamagedCheckpoint as err:
+        raise DamagedCheckpoint(f"checkpoint {path}: {err}") from None
+    return {"weights": state, "optimizer": optimizer, "trainer": trainer}
+
+
+def newest_intact_checkpoint(
+    run_dir: str | Path, weights: Iterable[str] = (), optimizers: Iterable[str] = ()
+) -> tuple[Path, dict[str, Any], list[tuple[Path, str]]] | None:
+    """The newest checkpoint that reads completely: (folder, its state, [(newer damaged folder, reason)]).
+
+    None when the run has no checkpoint; :class:`DamagedCheckpoint` when it has some and none is intact.
+    """
+    weights, optimizers = list(weights), list(optimizers)
+    damaged: list[tuple[Path, str]] = []
+    for path in reversed(_step_dirs(run_dir)):  # a step folder without trainer.pt is damaged too
+        try:
+            return path, read_checkpoint(path, weights, optimizers), damaged
+        except DamagedCheckpoint as err:
+            damaged.append((path, str(err)))
+    if damaged:
+        reasons = "; ".join(reason for _, reason in damaged)
+        raise DamagedCheckpoint(
+            f"{run_dir}: no checkpoint can be read ({reasons}); restore one, or move {CHECKPOINTS}/ away to "
+            "start this run afresh"
+        )
+    return None
+
+
+def set_aside(path: str | Path) -> Path:
+    """Rename a damaged checkpoint ``step-N`` to ``step-N.damaged`` (``.damaged-2``, ... if taken): kept for
+    inspection, but no longer a checkpoint, so neither resumed from, replaced nor pruned."""
+    path = Path(path)
+    target, n = path.with_name(path.name + DAMAGED), 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}{DAMAGED}-{n}")
+    path.rename(target)
+    return target
 
 
 def read_weights(path: str | Path, name: str) -> dict[str, torch.Tensor]:
@@ -131,7 +210,10 @@ def read_weights(path: str | Path, name: str) -> dict[str, torch.Tensor]:
     if not file.is_file():
         have = sorted(p.stem for p in Path(path).glob("*.safetensors"))
         raise ValueError(f"{path} has no {name}.safetensors; it has {have}")
-    return load_file(str(file))
+    try:
+        return dict(_load(file))
+    except DamagedCheckpoint as err:
+        raise DamagedCheckpoint(f"checkpoint {path}: {err}; choose another with --checkpoint") from None
 
 
 # ----- RNG states ----------------------------------------------------------------------------------------

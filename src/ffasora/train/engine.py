@@ -8,6 +8,7 @@ step of gradient accumulation, gradient averaging, clipping, the non-finite guar
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import signal
 import threading
@@ -42,6 +43,7 @@ from ffasora.train.sampler import BatchStream
 from ffasora.train.tasks import GroupSpec, Task
 
 Progress = Callable[[int, int, dict[str, Any]], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -175,12 +177,34 @@ class Trainer:
             collate_fn=self.task.collate_fn,
         )
         torch.manual_seed(tc.seed + 1 + self.dist.rank)  # per-rank randomness (noise, dropout) from here on
-        self.resumed_from = None
-        latest = ckpt.latest_checkpoint(self.run_dir)
-        if tc.checkpoint.resume and latest is not None:
-            self.load(latest)
-            self.resumed_from = latest
+        self.resumed_from: Path | None = None
+        self.skipped_checkpoints: list[tuple[Path, str]] = []
+        if tc.checkpoint.resume:
+            self._resume()
         self._ready = True
+
+    def _checkpoint_contents(self) -> tuple[list[str], list[str]]:
+        """What every checkpoint of this run must hold: weight files and optimizer groups."""
+        weights = list(dict.fromkeys(["model", *self.trained])) + (["ema"] if self.ema is not None else [])
+        return weights, list(self.optimizers)
+
+    def _resume(self) -> None:
+        """Continue from the newest checkpoint that reads completely. Newer damaged ones are named in the log
+        with the reason and renamed ``*.damaged`` (kept, never deleted), after every rank has read."""
+        found = ckpt.newest_intact_checkpoint(self.run_dir, *self._checkpoint_contents())
+        if found is None:
+            return
+        path, state, damaged = found
+        self.load_state(state)
+        self.resumed_from, self.skipped_checkpoints = path, damaged
+        barrier()  # every rank has chosen before rank 0 moves the damaged ones aside
+        for bad, reason in damaged:
+            kept = ckpt.set_aside(bad) if self.dist.is_main else bad
+            if self.dist.is_main:
+                log.warning(
+                    "skipped %s: %s; kept as %s; resuming from %s", bad.name, reason, kept.name, path.name
+                )
+        barrier()
 
     def _check_models(self) -> None:
         if "model" not in self.models:
@@ -300,7 +324,10 @@ class Trainer:
 
     def load(self, path: Path, keep_guard: bool = False) -> None:
         """Restore everything a checkpoint holds (every rank reads it)."""
-        state = ckpt.read_checkpoint(path)
+        self.load_state(ckpt.read_checkpoint(path, *self._checkpoint_contents()), keep_guard)
+
+    def load_state(self, state: dict[str, Any], keep_guard: bool = False) -> None:
+        """Restore a checkpoint's contents as :func:`ckpt.read_checkpoint` returns them."""
         for m, weights in state["weights"].items():
             if m != "ema":
                 ckpt.load_module_state(self.models[m], weights)
@@ -342,6 +369,9 @@ class Trainer:
             "task": self.task_name,
             "global_batch": self.global_batch(),
             "resumed_from": str(self.resumed_from),
+            "skipped_checkpoints": [
+                {"checkpoint": path.name, "reason": reason} for path, reason in self.skipped_checkpoints
+            ],
         }
         env = environment(self.dist.world_size, self.dist.device)
         (self.run_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
