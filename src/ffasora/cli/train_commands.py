@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from ffasora.cli.errors import UserError
 from ffasora.train.tasks import TASKS
 
 log = logging.getLogger("ffasora.train")
@@ -46,11 +47,15 @@ def train_command(
     from ffasora.train.engine import Trainer
     from ffasora.train.tasks import load_task
 
-    try:
-        task_obj = load_task(task)
-        cfg: Any = load_config(task_obj.config_cls, config, overrides)
-    except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
+    # The data is there and readable before any model is built (a big preset takes minutes to build).
+    if not config.is_file():
+        raise UserError(f"--config {config}: no such file (a preset such as configs/vae/small.toml)")
+    if run.exists() and not run.is_dir():
+        raise UserError(f"--run {run} is a file; expected a run folder (new, or one to resume)")
+    task_obj = load_task(task)
+    cfg: Any = load_config(task_obj.config_cls, config, overrides)
+    if len(task_obj.build_dataset(cfg, "train")) == 0:  # type: ignore[arg-type]
+        raise UserError(f"{task}: the training data named in {config} (and --set) holds no train examples")
     dist = init_distributed(device)
     try:
         with _progress(dist.is_main) as progress:
@@ -117,11 +122,22 @@ def export_command(
     ema: bool = typer.Option(
         True, "--ema/--no-ema", help="Publish the EMA weights (default) or the raw ones."
     ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a model already in --out."),
 ) -> None:
-    from ffasora.train.export import export_run
+    from ffasora.models.pretrained import CONFIG_NAME, WEIGHTS_NAME
+    from ffasora.train.checkpoint import resolve_checkpoint
+    from ffasora.train.export import DTYPES, export_run, read_run
 
-    try:
-        path = export_run(run, out, dtype=dtype, checkpoint=checkpoint, use_ema=ema)
-    except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
+    if dtype not in DTYPES:
+        raise UserError(f"--dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+    read_run(run)
+    resolve_checkpoint(run, checkpoint)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; expected a model folder")
+    existing = [out / name for name in (CONFIG_NAME, WEIGHTS_NAME) if (out / name).exists()]
+    if existing and not overwrite:
+        raise UserError(
+            f"--out {out} already holds a model ({existing[0].name}); pass --overwrite to replace it"
+        )
+    path = export_run(run, out, dtype=dtype, checkpoint=checkpoint, use_ema=ema)
     typer.echo(f"wrote {path}")
