@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 
+from ffasora.cli.errors import UserError, check_output_path, refuse_overwrite
+
 PHASE_SHORT = {
     "choroidal": "chor",
     "arterial": "art",
@@ -40,10 +42,10 @@ def simulate(
     from ffasora.data.build import SimulateConfig, simulate_dataset
     from ffasora.data.validate import validate_dataset
 
-    try:
-        cfg = SimulateConfig(n=n, size=size, frames=frames, seed=seed, sampler=sampler)
-    except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
+    if workers < 1:
+        raise UserError(f"--workers {workers}: expected at least 1")
+    check_output_path(out, "--out", folder=True)
+    cfg = SimulateConfig(n=n, size=size, frames=frames, seed=seed, sampler=sampler)
     columns = (
         "[progress.description]{task.description}",
         BarColumn(),
@@ -56,8 +58,6 @@ def simulate(
             info = simulate_dataset(
                 out, cfg, workers=workers, progress=lambda done, total: bar.update(task, completed=done)
             )
-        except ValueError as err:
-            raise typer.BadParameter(str(err)) from err
         except KeyboardInterrupt:
             typer.echo(f"interrupted; rerun the same command to resume {out}", err=True)
             raise typer.Exit(130) from None
@@ -98,27 +98,44 @@ def show(
     tile: int = typer.Option(256, "--tile", help="Largest tile width in pixels."),
     video: bool = typer.Option(True, "--video/--no-video", help="Also write the first case as mp4 and gif."),
     fps: float = typer.Option(4.0, "--fps", help="Frame rate of the mp4/gif."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the sheet (and mp4/gif) if they exist."
+    ),
 ) -> None:
     """Write a contact sheet (cases x frames, times, finding codes) and an mp4/gif of one case."""
     from ffasora.io.sheet import contact_sheet
     from ffasora.io.video import write_gif, write_mp4
 
     if not path.exists():
-        raise typer.BadParameter(f"{path} does not exist")
+        raise UserError(f"{path} does not exist")
     if frames < 1 or cases < 1:
-        raise typer.BadParameter(f"--frames {frames} and --cases {cases} must be positive")
-    try:
-        shown = _load_dataset_cases(path, cases, ids) if path.is_dir() else [_load_file_case(path)]
-    except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
+        raise UserError(f"--frames {frames} and --cases {cases} must be positive")
+    if not 8 <= tile <= 4096:
+        raise UserError(f"--tile {tile}: expected 8 to 4096 pixels")
+    if not 0 < fps <= 120:
+        raise UserError(f"--fps {fps}: expected a frame rate above 0 and at most 120")
+    picked = _parse_indices(indices)
     if out is None:
         out = path / "contact_sheet.png" if path.is_dir() else path.with_name(path.stem + "_sheet.png")
-    picked = [int(i) for i in indices.split(",") if i.strip()] if indices else None
+    if out.suffix.lower() != ".png":
+        raise UserError(f"--out {out}: expected a .png file name")
+    check_output_path(out, "--out")
+    if path.is_dir():
+        records = _dataset_records(path, cases, ids)
+        first_id, counts = records[0].id, [(r.id, r.frames) for r in records]
+    else:
+        single = _load_file_case(path)
+        first_id, counts = single["id"], [(single["id"], len(single["frames"]))]
+    for name, count in counts:
+        if picked is not None and any(not 0 <= i < count for i in picked):
+            raise UserError(f"--indices {indices}: {name} has {count} frames (indices 0 to {count - 1})")
+    stem = out.with_name(f"{out.stem}_{first_id}")
+    videos = [stem.with_suffix(".mp4"), stem.with_suffix(".gif")] if video else []
+    refuse_overwrite([out, *videos], overwrite)
+    shown = _load_dataset_cases(path, records) if path.is_dir() else [single]
     rows, labels, frame_labels = [], [], []
     for case in shown:
         idx = _spaced(len(case["frames"]), frames) if picked is None else picked
-        if any(not 0 <= i < len(case["frames"]) for i in idx):
-            raise typer.BadParameter(f"--indices {indices}: {case['id']} has {len(case['frames'])} frames")
         rows.append(case["frames"][idx])
         labels.append(case["label"])
         frame_labels.append([case["frame_labels"][i] for i in idx])
@@ -131,13 +148,26 @@ def show(
     )
     if video:
         first = shown[0]
-        stem = out.with_name(f"{out.stem}_{first['id']}")
         tags = {"comment": first["comment"], "title": first["id"]}
         for written in (
-            write_mp4(first["frames"], stem.with_suffix(".mp4"), fps, tags),
-            write_gif(first["frames"], stem.with_suffix(".gif"), fps),
+            write_mp4(first["frames"], videos[0], fps, tags),
+            write_gif(first["frames"], videos[1], fps),
         ):
             typer.echo(f"wrote {written}")
+
+
+def _parse_indices(indices: str | None) -> list[int] | None:
+    if not indices:
+        return None
+    try:
+        picked = [int(i) for i in indices.split(",") if i.strip()]
+    except ValueError:
+        raise UserError(
+            f"--indices {indices!r}: expected comma-separated frame numbers, e.g. 0,10,20"
+        ) from None
+    if not picked:
+        raise UserError(f"--indices {indices!r}: expected comma-separated frame numbers, e.g. 0,10,20")
+    return picked
 
 
 def _spaced(stored: int, wanted: int) -> list[int]:
@@ -148,18 +178,22 @@ def _spaced(stored: int, wanted: int) -> list[int]:
     return [int(i) for i in np.round(np.linspace(0, stored - 1, wanted))]
 
 
-def _load_dataset_cases(root: Path, n: int, ids: str | None) -> list[dict[str, Any]]:
-    from ffasora.data.format import load_video, read_manifest
+def _dataset_records(root: Path, n: int, ids: str | None) -> list[Any]:
+    """The manifest records to show, each with its video file present (frames are not read yet)."""
+    from ffasora.data.format import INFO, MANIFEST, read_manifest, video_path
 
+    if not (root / INFO).is_file() or not (root / MANIFEST).is_file():
+        missing = INFO if not (root / INFO).is_file() else MANIFEST
+        raise UserError(f"{root}: no {missing}; not an FFA dataset folder (or an incomplete one)")
     records = read_manifest(root)
     if not records:
-        raise ValueError(f"{root}: no videos in manifest.jsonl (is it an FFA dataset folder?)")
+        raise UserError(f"{root}: no videos in {MANIFEST}")
     if ids:
         wanted = [i.strip() for i in ids.split(",") if i.strip()]
         by_id = {r.id: r for r in records}
         unknown = [i for i in wanted if i not in by_id]
         if unknown:
-            raise ValueError(f"{root}: unknown video id(s) {unknown}")
+            raise UserError(f"--ids: {root} has no video(s) {unknown}")
         chosen = [by_id[i] for i in wanted]
     else:
         # One case per diagnosis first, so a small sheet shows the dataset's range; then fill in id order.
@@ -168,8 +202,29 @@ def _load_dataset_cases(root: Path, n: int, ids: str | None) -> list[dict[str, A
             first_of.setdefault(r.primary_diagnosis, r)
         chosen = list(first_of.values())[:n]
         chosen += [r for r in records if r not in chosen][: n - len(chosen)]
-    title = f"{root.name}: {len(records)} videos"
-    return [_record_case(r, load_video(root, r.id), title) for r in chosen]
+    for r in chosen:
+        if not video_path(root, r.id).is_file():
+            raise UserError(
+                f"{root}: the video file of {r.id!r} (videos/{r.id}.npz) is missing; "
+                f"`ffasora validate {root}` lists every problem"
+            )
+    return chosen
+
+
+def _load_dataset_cases(root: Path, records: list[Any]) -> list[dict[str, Any]]:
+    from ffasora.data.format import load_video, read_manifest
+
+    title = f"{root.name}: {len(read_manifest(root))} videos"
+    cases = []
+    for r in records:
+        try:
+            frames = load_video(root, r.id)
+        except (OSError, ValueError, KeyError) as err:
+            raise UserError(
+                f"{root}: cannot read the video of {r.id!r} ({err}); the file is damaged"
+            ) from None
+        cases.append(_record_case(r, frames, title))
+    return cases
 
 
 def _record_case(record: Any, frames: Any, title: str | None) -> dict[str, Any]:
@@ -202,7 +257,10 @@ def _load_file_case(path: Path) -> dict[str, Any]:
     from ffasora.data.format import load_video_file, read_manifest
 
     if path.suffix == ".npz":
-        frames = load_video_file(path)
+        try:
+            frames = load_video_file(path)
+        except (OSError, ValueError, KeyError) as err:
+            raise UserError(f"{path}: cannot read the video ({err}); the file is damaged") from None
         root = path.parent.parent
         if path.parent.name == "videos" and (root / "manifest.jsonl").is_file():
             match = [r for r in read_manifest(root) if r.id == path.stem]
@@ -212,7 +270,11 @@ def _load_file_case(path: Path) -> dict[str, Any]:
     else:
         from ffasora.io.video import read_video
 
-        frames, times = read_video(path)
+        try:
+            frames, times = read_video(path)
+        except (OSError, ValueError) as err:
+            reason = " ".join(str(err).split()).removeprefix(f"{path}: ")
+            raise UserError(f"{path}: cannot read the video ({reason}); it is empty or damaged") from None
     labels = [f"{t:.1f} s" for t in times] if times is not None else [f"#{i}" for i in range(len(frames))]
     return {
         "id": path.stem,

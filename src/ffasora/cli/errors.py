@@ -5,11 +5,13 @@ library's ``ValueError`` through: the library raises it, naming the value, for i
 command group (:class:`CommandGroup`) turns those into ``error: ...`` on stderr and exit status 2; an
 ``OSError`` (a file that cannot be read or written, a full disk) into the same with status 1; a usage error
 of click into one line plus the hint to ``--help``. Anything else is a bug in ffasora: its traceback is shown
-with a note asking for a report.
+with a note asking for a report. Commands that write share :func:`check_output_path` and
+:func:`refuse_overwrite` (a file is replaced only with ``--overwrite``).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -29,6 +31,28 @@ BUG_NOTE = (
 
 class UserError(Exception):
     """Input that cannot be used; the message names the input and says what would be right."""
+
+
+def check_output_path(path: Path, option: str, *, folder: bool = False) -> None:
+    """Refuse an output path that cannot be written: one under a file, or a file where a folder is wanted
+    (and the other way round)."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{option} {path}: {parent} is a file, not a folder")
+            break
+    if folder and path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path} is a file; expected a folder")
+    if not folder and path.is_dir():
+        raise UserError(f"{option} {path} is a folder; expected a file name")
+
+
+def refuse_overwrite(paths: list[Path], overwrite: bool) -> None:
+    """Refuse to replace existing files unless ``--overwrite`` was given."""
+    existing = [p for p in paths if p.exists()]
+    if existing and not overwrite:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise UserError(f"{existing[0]} exists{more}; pass --overwrite to replace it")
 
 
 def _show(message: str, hint: str | None = None) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import typer
 
-from ffasora.cli.errors import UserError
+from ffasora.cli.errors import UserError, check_output_path
 
 DTYPES = ("fp32", "bf16", "fp16")
 
@@ -187,20 +187,6 @@ def _check_device(device: str) -> None:
         raise UserError(f"--device {device}: no such CUDA device here ({torch.cuda.device_count()} found)")
     if where.type not in ("cpu", "cuda"):
         raise UserError(f"--device {device!r}: expected cpu, cuda or cuda:N")
-
-
-def check_output_path(path: Path, option: str, *, folder: bool = False) -> None:
-    """Refuse an output path that cannot be written: one under a file, or a file where a folder is wanted
-    (and the other way round)."""
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise UserError(f"{option} {path}: {parent} is a file, not a folder")
-            break
-    if folder and path.exists() and not path.is_dir():
-        raise UserError(f"{option} {path} is a file; with --batch, --out names a folder")
-    if not folder and path.is_dir():
-        raise UserError(f"{option} {path} is a folder; expected a video file name (.mp4 or .gif)")
 
 
 def _single_job(report: str, out: Path, seed: int, overwrite: bool) -> Job:

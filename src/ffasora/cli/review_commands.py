@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from ffasora.cli.errors import UserError, check_output_path, refuse_overwrite
+
 review_app = typer.Typer(
     name="review",
     help="Blinded expert rating of FFA videos: create a study, serve the rating app, compute statistics.",
@@ -24,6 +26,14 @@ def _findings_checklist(spec: str) -> tuple[tuple[str, str], ...]:
     if unknown:
         raise typer.BadParameter(f"unknown finding code(s) {unknown}; known: {sorted(FINDING_CODES)}")
     return tuple((c, FINDING_CODES[c].en) for c in codes)
+
+
+def _check_study(study: Path) -> None:
+    """A study folder made by `review create` (nothing is created when it is not)."""
+    from ffasora.review.store import DB_NAME
+
+    if not (study / DB_NAME).is_file():
+        raise UserError(f"{study}: not a study folder (no {DB_NAME}); make one with `ffasora review create`")
 
 
 @review_app.command("create")
@@ -107,6 +117,9 @@ def serve(
 
     from ffasora.review.server import create_app
 
+    if not 1 <= port <= 65535:
+        raise UserError(f"--port {port}: expected a port number from 1 to 65535")
+    _check_study(study)
     try:
         app = create_app(study)
     except ValueError as exc:
@@ -121,12 +134,21 @@ def stats_command(
     out: Path = typer.Option(..., "--out", help="Folder for the CSVs, summary.json and distributions.png."),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap draws for the CIs of alpha, AC2 and kappa."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the results of an earlier run in --out."
+    ),
 ) -> None:
     """Unblind and analyse: per-video and per-rater tables, agreement with CIs, visual Turing test."""
     from rich.console import Console
     from rich.table import Table
 
     from ffasora.review.report import write_report
+
+    if n_boot < 1:
+        raise UserError(f"--n-boot {n_boot}: expected at least 1 bootstrap draw")
+    _check_study(study)
+    check_output_path(out, "--out", folder=True)
+    refuse_overwrite([out / "summary.json"], overwrite)
 
     try:
         result = write_report(study, out, n_boot=n_boot, seed=seed)
@@ -174,6 +196,7 @@ def reset_link(
     """Give a rater a new secret link; the old one stops working at once, their ratings stay."""
     from ffasora.review.store import Store
 
+    _check_study(study)
     try:
         token = Store(study).reset_token(rater)
     except ValueError as exc:
