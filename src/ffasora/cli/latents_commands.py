@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from ffasora.cli.errors import UserError
+from ffasora.cli.errors import UserError, check_output_path, refuse_overwrite
 
 log = logging.getLogger("ffasora.latents")
 
@@ -162,8 +162,15 @@ def assemble(
     width: int | None = typer.Option(None, "--width", help="Default width (default: from the latent shape)."),
     steps: int | None = typer.Option(None, "--steps", help="Default sampler steps."),
     guidance: float | None = typer.Option(None, "--guidance", help="Default CFG scale."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a pipeline already in --out."),
 ) -> None:
     """Write a pipeline folder from a VAE, a DiT and a text encoder, reading defaults from the DiT's training."""
+    from ffasora.models.pretrained import read_config
+    from ffasora.pipeline import INDEX_NAME
+
+    read_config(dit)
+    check_output_path(out, "--out", folder=True)
+    refuse_overwrite([out / INDEX_NAME], overwrite)
     path = assemble_pipeline(dit, out, vae, text_encoder, frames, height, width, steps, guidance)
     typer.echo(f"wrote {path}")
 
