@@ -14,9 +14,6 @@ from ffasora.cli.generate_commands import bundled_model
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "pretrained"
-needs_bundle = pytest.mark.skipif(
-    not (BUNDLED / "model_index.json").is_file(), reason="pretrained/ not shipped in this checkout"
-)
 SMALL = dict(num_frames=5, height=32, width=32, steps=2)  # a tiny clip keeps the test fast
 
 
@@ -32,7 +29,6 @@ def test_default_model_is_the_checkout_folder_and_missing_is_a_clear_error(
     assert bundled_model() == (tmp_path / "pretrained").resolve()
 
 
-@needs_bundle
 def test_bundle_is_small_16bit_and_has_a_model_card() -> None:
     from safetensors.torch import load_file
 
@@ -43,7 +39,6 @@ def test_bundle_is_small_16bit_and_has_a_model_card() -> None:
     assert dtypes <= {"torch.float16", "torch.bfloat16"}, dtypes
 
 
-@needs_bundle
 def test_bundled_model_is_reproducible_per_seed() -> None:
     from ffasora.pipeline import FFASoraPipeline
 
@@ -56,13 +51,20 @@ def test_bundled_model_is_reproducible_per_seed() -> None:
     assert not np.array_equal(a.frames, c.frames)
 
 
-@needs_bundle
-def test_cli_generate_without_model_uses_the_bundle(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "report",
+    [
+        "Normal angiogram.",
+        "左眼：静脉期黄斑区可见渗漏点，晚期荧光渗漏逐渐扩大。印象：左眼急性中心性浆液性脉络膜视网膜病变。",
+    ],
+    ids=["english", "chinese"],
+)
+def test_cli_generate_without_model_uses_the_bundle(tmp_path: Path, report: str) -> None:
     from typer.testing import CliRunner
 
     from ffasora.cli import app
 
-    args = ["generate", "Normal angiogram.", "--steps", "1", "--frames", "5", "--height", "32"]
+    args = ["generate", report, "--steps", "1", "--frames", "5", "--height", "32"]
     args += ["--width", "32", "--out", str(tmp_path / "v.mp4")]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -70,3 +72,5 @@ def test_cli_generate_without_model_uses_the_bundle(tmp_path: Path) -> None:
     dit_weights = BUNDLED / "dit" / "model.safetensors"
     assert meta["steps"] == 1 and meta["synthetic"] and dit_weights.is_file()
     assert len(meta["model_hashes"]["dit"]) == 64
+    assert (tmp_path / "v.mp4").stat().st_size > 0 and meta["report"] == report
+    assert "unknown" not in result.output.lower()  # the Chinese report reached the encoder translated

@@ -231,6 +231,20 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def check_report_text(report: str) -> None:
+    """``ValueError`` unless ``report`` is non-empty text of valid Unicode (bytes that were not UTF-8, e.g. a
+    Latin-1 file on a command line, arrive as lone surrogates)."""
+    if not isinstance(report, str) or not report.strip():
+        raise ValueError(f"the report must be non-empty text, got {report!r}")
+    try:
+        report.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(
+            f"the report holds bytes that are not UTF-8 text (at character {err.start + 1}, after "
+            f"{report[max(0, err.start - 20) : err.start]!r}); save or pass it as UTF-8"
+        ) from None
+
+
 def report_translation(encoder: TextEncoder) -> Callable[[str], str] | None:
     """What an English-only encoder needs: Chinese reports -> the findings parser's canonical English (the
     bundled model's encoder was trained on that); English passes unchanged. None for multilingual encoders."""
@@ -277,15 +291,7 @@ class TextPath:
     def check(self, report: str) -> list[str]:
         """Warnings about ``report``; ``ValueError`` when it is not a non-empty string of valid Unicode or the
         encoder cannot read it."""
-        if not isinstance(report, str) or not report.strip():
-            raise ValueError(f"the report must be non-empty text, got {report!r}")
-        try:
-            report.encode("utf-8")
-        except UnicodeEncodeError as err:
-            raise ValueError(
-                f"the report holds bytes that are not UTF-8 text (at character {err.start + 1}): "
-                f"{report[max(0, err.start - 20) : err.start]!r}...; save or pass it as UTF-8"
-            ) from None
+        check_report_text(report)
         warnings = []
         script = foreign_script(report)
         if script is not None:

@@ -80,7 +80,13 @@ def generate(
     """Generate synthetic FFA videos from reports; each video gets a provenance JSON beside it."""
     import torch
 
-    from ffasora.pipeline import FFASoraPipeline, PipelineFolder, check_seed, resolve_settings
+    from ffasora.pipeline import (
+        FFASoraPipeline,
+        PipelineFolder,
+        check_report_text,
+        check_seed,
+        resolve_settings,
+    )
 
     if dtype not in DTYPES:
         raise UserError(f"--dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
@@ -93,6 +99,10 @@ def generate(
     else:
         jobs = [_single_job(report, out, seed, overwrite)]
     for job in jobs:
+        try:
+            check_report_text(job.report)
+        except ValueError as err:
+            raise UserError(f"{job.where}: {err}") from None
         try:
             check_seed(job.seed)
         except ValueError as err:
