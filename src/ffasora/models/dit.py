@@ -305,6 +305,17 @@ def timestep_sinusoid(t: torch.Tensor, dim: int = TIME_FREQ_DIM, max_period: flo
     return torch.cat((angles.cos(), angles.sin()), dim=-1)
 
 
+@dataclass(frozen=True)
+class BlockInputs:
+    """What every DiT block sees beside the token stream, computed once per forward by :meth:`DiT.embed`."""
+
+    emb: torch.Tensor  # (B, D) timestep embedding; also modulates the output layer
+    t6: torch.Tensor  # (B, 6, D) shared timestep modulation of the blocks (AdaLN-single)
+    text: torch.Tensor  # (B, L, D) projected report states
+    ctx: AttentionContext  # RoPE tables and attention biases
+    grid: tuple[int, int, int]  # (T, H / p, W / p) token grid
+
+
 class DiT(nn.Module):
     """Text-conditioned video DiT. ``model(x, timestep, text_states, text_mask)`` -> prediction like ``x``."""
 
@@ -381,6 +392,19 @@ class DiT(nn.Module):
         Returns:
             (B, out_channels, T, H, W).
         """
+        tokens, inputs = self.embed(x, timestep, text_states, text_mask, video_mask)
+        tokens = self.run_blocks(tokens, inputs)
+        return self.unembed(tokens, inputs)
+
+    def embed(
+        self,
+        x: torch.Tensor,
+        timestep: torch.Tensor | float,
+        text_states: torch.Tensor,
+        text_mask: torch.Tensor | None = None,
+        video_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, BlockInputs]:
+        """Latents -> patch tokens (B, S, D), and what every block sees beside them."""
         b, _, t, h, w = x.shape
         p = self.config.patch_size
         if h % p or w % p:
@@ -395,28 +419,40 @@ class DiT(nn.Module):
         tokens = self.patch_embed(x.transpose(1, 2).flatten(0, 1))  # (B*T, D, H/p, W/p)
         tokens = tokens.flatten(2).transpose(1, 2).reshape(b, -1, self.config.hidden_size)  # (B, S, D)
         emb = self.time_embed(timestep_sinusoid(timestep).to(tokens.dtype))  # (B, D)
-        t6 = self.time_modulation(F.silu(emb)).unflatten(-1, (6, -1))  # (B, 6, D)
-        text = self.text_proj(text_states.to(tokens.dtype))  # (B, L, D)
         cos, sin = rope_tables(
             grid, self.config.head_dim, self.config.rope_base, self.config.rope_scale, x.device
         )
-        ctx = AttentionContext(
-            rope_cos=cos,
-            rope_sin=sin,
-            key_bias=self._video_bias(video_mask, x.shape),
-            text_bias=None if text_mask is None else (~text_mask).to(tokens.dtype) * MASKED,
+        inputs = BlockInputs(
+            emb=emb,
+            t6=self.time_modulation(F.silu(emb)).unflatten(-1, (6, -1)),  # (B, 6, D)
+            text=self.text_proj(text_states.to(tokens.dtype)),  # (B, L, D)
+            ctx=AttentionContext(
+                rope_cos=cos,
+                rope_sin=sin,
+                key_bias=self._video_bias(video_mask, x.shape),
+                text_bias=None if text_mask is None else (~text_mask).to(tokens.dtype) * MASKED,
+            ),
+            grid=grid,
         )
+        return tokens, inputs
+
+    def run_blocks(self, tokens: torch.Tensor, inputs: BlockInputs) -> torch.Tensor:
+        """The transformer blocks, in order, on the token stream (B, S, D)."""
         for block in self.blocks:
             if self.gradient_checkpointing and torch.is_grad_enabled():
-                tokens = checkpoint(block, tokens, t6, text, ctx, use_reentrant=False)
+                tokens = checkpoint(block, tokens, inputs.t6, inputs.text, inputs.ctx, use_reentrant=False)
             else:
-                tokens = block(tokens, t6, text, ctx)
+                tokens = block(tokens, inputs.t6, inputs.text, inputs.ctx)
+        return tokens
 
-        shift, scale = (self.final_modulation[None] + emb[:, None]).unbind(1)  # (B, D) each
+    def unembed(self, tokens: torch.Tensor, inputs: BlockInputs) -> torch.Tensor:
+        """Tokens (B, S, D) -> the prediction (B, out_channels, T, H, W)."""
+        b, (t, gh, gw), p = tokens.shape[0], inputs.grid, self.config.patch_size
+        shift, scale = (self.final_modulation[None] + inputs.emb[:, None]).unbind(1)  # (B, D) each
         tokens = self.norm_out(tokens) * (1 + scale[:, None]) + shift[:, None]
         out = self.proj_out(tokens)  # (B, S, p*p*C), features ordered (p_h, p_w, c)
-        out = out.reshape(b, *grid, p, p, self.config.out_channels)
-        return out.permute(0, 6, 1, 2, 4, 3, 5).reshape(b, self.config.out_channels, t, h, w)
+        out = out.reshape(b, t, gh, gw, p, p, self.config.out_channels)
+        return out.permute(0, 6, 1, 2, 4, 3, 5).reshape(b, self.config.out_channels, t, gh * p, gw * p)
 
     def _check_text(
         self, states: torch.Tensor, mask: torch.Tensor | None, batch: int

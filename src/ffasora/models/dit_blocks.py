@@ -177,11 +177,17 @@ class DiTBlock(nn.Module):
         self, x: torch.Tensor, t6: torch.Tensor, text: torch.Tensor, ctx: AttentionContext
     ) -> torch.Tensor:
         """x (B, S, D); t6 (B, 6, D) shared timestep modulation; text (B, L, D) -> (B, S, D)."""
-        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (
-            (self.modulation[None] + t6).unsqueeze(2).unbind(1)  # six of (B, 1, D)
-        )
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = self._modulation(t6)
         h = self.norm(x) * (1 + scale_msa) + shift_msa
         x = x + gate_msa * self.self_attn(h, ctx)
         x = x + self.cross_attn(x, text, ctx.text_bias)
         h = self.norm(x) * (1 + scale_mlp) + shift_mlp
         return x + gate_mlp * self.mlp(h)
+
+    def _modulation(self, t6: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return (self.modulation[None] + t6).unsqueeze(2).unbind(1)  # six of (B, 1, D)
+
+    def attention_input(self, x: torch.Tensor, t6: torch.Tensor) -> torch.Tensor:
+        """The timestep-modulated stream self-attention reads, (B, S, D): what a step cache watches."""
+        shift_msa, scale_msa = self._modulation(t6)[:2]
+        return self.norm(x) * (1 + scale_msa) + shift_msa
