@@ -45,6 +45,7 @@ from ffasora.diffusion import DiffusionConfig, classifier_free_guidance, get_sam
 from ffasora.findings import parse_report, to_canonical_english
 from ffasora.io.video import write_gif, write_mp4
 from ffasora.models.dit import DiT, read_dit_config
+from ffasora.models.step_cache import StepCache
 from ffasora.models.text import HFTextEncoder, TextEncoder, default_text_encoder
 from ffasora.models.vae import WFVAE
 
@@ -496,14 +497,17 @@ class FFASoraPipeline:
         sampler: str,
         generator: torch.Generator,
         progress: PipelineProgress | None = None,
+        cache: StepCache | None = None,
     ) -> torch.Tensor:
-        """Run the sampler with classifier-free guidance; returns DiT-space latents like ``noise``."""
+        """Run the sampler with classifier-free guidance; returns DiT-space latents like ``noise``. With a
+        ``cache`` the DiT's blocks are skipped on steps it judges redundant (:mod:`ffasora.models.step_cache`)."""
         dtype = next(self.dit.parameters()).dtype
+        model = self.dit if cache is None else cache
 
         def network(
             x: torch.Tensor, t: torch.Tensor, text: tuple[torch.Tensor, torch.Tensor]
         ) -> torch.Tensor:
-            return self.dit(x.to(dtype), t, text[0].to(dtype), text[1]).float()
+            return model(x.to(dtype), t, text[0].to(dtype), text[1]).float()
 
         guided = classifier_free_guidance(network, cond, uncond, guidance)
         _, _, t, h, w = noise.shape
@@ -549,11 +553,13 @@ class FFASoraPipeline:
         seed: int = 0,
         sampler: str | None = None,
         progress: PipelineProgress | None = None,
+        cache_threshold: float = 0.0,
     ) -> GeneratedVideo:
         """Generate one FFA video for ``report``. Unset arguments take the pipeline's defaults (config).
 
         The same seed, arguments, models and device give the same video: all randomness (initial noise and
         the ancestral noise of stochastic samplers) comes from one generator seeded with ``seed``.
+        ``cache_threshold > 0`` skips DiT blocks on steps that change little (:class:`StepCache`); 0 is off.
         """
         c, d = self.config, self.config.diffusion
         s = self.settings(
@@ -574,6 +580,7 @@ class FFASoraPipeline:
         spec = get_sampler(sampler, d.family)
         started = time.perf_counter()
 
+        cache = StepCache(self.dit, cache_threshold) if cache_threshold > 0 else None
         cond, uncond = self.encode_report(report, negative_report)
         generator = torch.Generator(device=self.device).manual_seed(seed)
         noise = self.prepare_latents(num_frames, height, width, generator)
@@ -586,6 +593,7 @@ class FFASoraPipeline:
             sampler=sampler,
             generator=generator,
             progress=progress,
+            cache=cache,
         )
         frames = self.decode(latents, progress)
 
@@ -601,7 +609,8 @@ class FFASoraPipeline:
             "steps": steps,
             "guidance": guidance,
             "objective": d.objective,
-            "network_evaluations": spec.evaluations(steps),
+            "network_evaluations": spec.evaluations(steps) if cache is None else cache.computed,
+            **({"cache_threshold": cache_threshold} if cache is not None else {}),
             "num_frames": num_frames,
             "height": height,
             "width": width,

@@ -146,6 +146,7 @@ CLI_ROWS: list[tuple[str, Callable[[World], list[str]], str]] = [
     ("generate: unknown --sampler", lambda w: ["generate", "x", "--sampler", "bogus", "--out", str(w / "v.mp4")], r"unknown sampler 'bogus'"),
     ("generate: unknown --dtype", lambda w: ["generate", "x", "--dtype", "fp64", "--out", str(w / "v.mp4")], r"--dtype 'fp64': expected one of fp32, bf16, fp16"),
     ("generate: negative --guidance", lambda w: ["generate", "x", "--guidance", "-1", "--out", str(w / "v.mp4")], r"--guidance -1.0: expected a finite number >= 0"),
+    ("generate: negative --cache", lambda w: ["generate", "x", "--cache", "-1", "--out", str(w / "v.mp4")], r"--cache -1.0: expected a finite threshold >= 0"),
     ("generate: absent --device", lambda w: ["generate", "x", "--device", "cuda:7", "--out", str(w / "v.mp4")], r"--device cuda:7: no such CUDA device"),
     ("generate: report not UTF-8", lambda w: ["generate", "Leakage \udcff.", "--out", str(w / "v.mp4")], r"the report holds bytes that are not UTF-8 text"),
     ("generate: no report", lambda w: ["generate", "--out", str(w / "v.mp4")], r"give a report"),
