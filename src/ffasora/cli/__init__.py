@@ -16,6 +16,7 @@ from ffasora import __version__
 from ffasora.cli import (
     data_commands,
     demo_commands,
+    distill_commands,
     evaluate_commands,
     generate_commands,
     latents_commands,
@@ -65,6 +66,7 @@ for _module in (
     vae_commands,
     latents_commands,
     generate_commands,
+    distill_commands,
     evaluate_commands,
     review_commands,
     demo_commands,

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 TASKS: dict[str, str] = {
     "vae": "ffasora.train.vae_task:VAETask",
     "dit": "ffasora.train.dit_task:DiTTask",
+    "distill": "ffasora.train.distill_task:DistillTask",
 }
 
 StepLosses = Mapping[str, "torch.Tensor"] | Iterable[tuple[str, "torch.Tensor"]]
