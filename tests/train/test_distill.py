@@ -114,3 +114,13 @@ def test_distill_trajectories_command_refuses_a_grid_the_teacher_cannot_give(tmp
     )
     assert result.exit_code != 0 and "must divide the teacher's 24 steps" in result.output
     assert not (tmp_path / "t").exists()
+
+
+def test_the_bundled_preset_loads_and_the_registry_finds_the_task() -> None:
+    from ffasora.config import load_config
+    from ffasora.train.tasks import load_task
+
+    preset = BUNDLED.parent / "configs" / "dit" / "distill_bundled.toml"
+    cfg = load_config(DistillTaskConfig, preset, ["init=pretrained/dit", "data.trajectories=/t"])
+    assert cfg.data.student_steps == (1, 2, 4) and cfg.data.trajectories == "/t"
+    assert isinstance(load_task("distill"), DistillTask)
