@@ -5,8 +5,14 @@ with ``torch.set_num_threads(threads)``, fp32, random weights from ``torch.manua
 and ``--repeat`` timed calls. Official and ours are interleaved (the machine may be shared), and an extra
 process loads the same weights into both and reports the largest output difference.
 
+"ours" runs with the CPU inference runtime switched on (:mod:`ffasora.runtime.cpu`), as the pipeline and the
+CLI run it; ``--plain`` adds the plain model without it. ``--baseline SRC`` adds an older ffasora (the ``src``
+folder of another checkout, e.g. from ``git archive``) as "baseline", and the ratio columns then compare
+ours with it: a refactoring shows its cost in one run on one machine.
+
     .venv/bin/python benchmarks/vae.py --sizes 21x128x128,21x512x512 --models s8,small \
         --official /tmp/official_wfvae           # a checkout of PKU-YuanGroup/WF-VAE (needs einops)
+    .venv/bin/python benchmarks/vae.py --baseline /tmp/before/src --plain --threads 1
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ def build(impl: str, name: str, seed: int = 0, weights_from=None):
 
     config = build_config(name)
     torch.manual_seed(seed)
-    if impl == "ours":
+    if impl in ("ours", "plain", "baseline"):
         return WFVAE(config).eval()
     from causalvideovae.model.vae.modeling_wfvae import WFVAEModel
 
@@ -66,15 +72,22 @@ def child(args: argparse.Namespace) -> None:
     t, h, w = (int(v) for v in args.size.split("x"))
     model = build(args.impl, args.model)
     init_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    latent = model.config.latent_dim if args.impl == "ours" else model.config["latent_dim"]
+    ffasora = args.impl != "official"
+    latent = model.config.latent_dim if ffasora else model.config["latent_dim"]
     gen = torch.Generator().manual_seed(1)
-    channels = model.config.in_channels if args.impl == "ours" else 3
+    channels = model.config.in_channels if ffasora else 3
     x = torch.rand(1, channels, t, h, w, generator=gen) * 2 - 1
     z = torch.randn(1, latent, (t - 1) // 4 + 1, h // 8, w // 8, generator=gen)
-    if args.impl == "ours":
+    if args.impl == "baseline":  # the code before the runtime layer: decode options per call
         run = {
             "encode": lambda: model.encode(x, chunk=args.enc_chunk or None).mean,
             "decode": lambda: model.decode(z, chunk=args.dec_chunk or None, tile=args.tile),
+        }[args.op]
+    elif ffasora:
+        prepare(model, args.impl, args.winograd, args)
+        run = {
+            "encode": lambda: model.encode(x, chunk=args.enc_chunk or None).mean,
+            "decode": lambda: model.decode(z),
         }[args.op]
     else:
         run = {
@@ -83,14 +96,14 @@ def child(args: argparse.Namespace) -> None:
         }[args.op]
     compile_s = 0.0
     if args.winograd:
-        from ffasora.models import winograd
+        winograd = _winograd_module(args.impl)
 
         # Compile the transforms before timing (once per process; inductor caches them on disk after).
         start = time.perf_counter()
         winograd._compiled_transforms()
         compile_s = time.perf_counter() - start
     times, cpu = [], []
-    with torch.inference_mode(), _maybe_winograd(args.winograd):
+    with torch.inference_mode(), _baseline_winograd(args.impl == "baseline" and args.winograd):
         for _ in range(args.warmup):
             run()
         for _ in range(args.repeat):
@@ -109,14 +122,29 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(result | {"peak_mb": peak, "init_mb": init_rss, "compile_s": compile_s}))
 
 
-def _maybe_winograd(enabled: bool):  # -> context manager
+def prepare(model, impl: str, winograd: bool, args: argparse.Namespace) -> None:
+    """Ours as the pipeline runs it: the decode strategy set on the model, the CPU runtime on ("plain": off)."""
+    from ffasora.models.vae_decoding import DecodeStrategy
+    from ffasora.runtime.cpu import enable_cpu_inference
+
+    model.decoding = DecodeStrategy(chunk=args.dec_chunk or None, tile=args.tile)
+    if impl == "ours":
+        enable_cpu_inference(model, winograd=winograd)
+
+
+def _winograd_module(impl: str):  # -> module
+    import importlib
+
+    return importlib.import_module(f"ffasora.{'models' if impl == 'baseline' else 'runtime'}.winograd")
+
+
+def _baseline_winograd(enabled: bool):  # -> context manager
+    """The baseline switched Winograd on with a context manager (ours: ``enable_cpu_inference``)."""
     import contextlib
 
     if not enabled:
         return contextlib.nullcontext()
-    from ffasora.models.winograd import winograd_convolutions
-
-    return winograd_convolutions()
+    return _winograd_module("baseline").winograd_convolutions()
 
 
 def check(args: argparse.Namespace) -> None:
@@ -132,9 +160,9 @@ def check(args: argparse.Namespace) -> None:
     with torch.inference_mode():
         ref_z = official.encode(x).latent_dist.mode()
         ref_x = official.decode(ref_z).sample
-        with _maybe_winograd(args.winograd):
-            our_z = ours.encode(x, chunk=args.enc_chunk or None).mean
-            our_x = ours.decode(ref_z, chunk=args.dec_chunk or None, tile=args.tile)
+        prepare(ours, "ours", args.winograd, args)
+        our_z = ours.encode(x, chunk=args.enc_chunk or None).mean
+        our_x = ours.decode(ref_z)
     print(
         json.dumps(
             {
@@ -154,8 +182,9 @@ def spawn(args: argparse.Namespace, mode: str, impl: str, model: str, size: str,
     if args.winograd:
         cmd += ["--winograd"]
     env = dict(os.environ)
-    if args.official:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.official, env.get("PYTHONPATH", "")]))
+    extra = {"official": args.official, "baseline": args.baseline}.get(impl)
+    if extra:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [extra, env.get("PYTHONPATH", "")]))
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if out.returncode:
         return {
@@ -174,6 +203,12 @@ def main() -> None:
     parser.add_argument(
         "--official", default=None, help="path of an official WF-VAE checkout (adds it to PYTHONPATH)"
     )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="src folder of an older ffasora to compare with (adds it to PYTHONPATH)",
+    )
+    parser.add_argument("--plain", action="store_true", help="also ours without the CPU runtime")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls before timing (0 for long runs)")
     parser.add_argument(
@@ -210,10 +245,12 @@ def main() -> None:
             for size in args.sizes.split(","):
                 for op in args.ops.split(","):
                     # the official class is RGB-only: compare only models with 3 input channels
+                    rgb = build_config(model).in_channels == 3
                     impls = (
-                        ["official", "ours"]
-                        if args.official and build_config(model).in_channels == 3
-                        else ["ours"]
+                        (["official"] if args.official and rgb else [])
+                        + (["baseline"] if args.baseline else [])
+                        + ["ours"]
+                        + (["plain"] if args.plain else [])
                     )
                     for impl in impls if r % 2 == 0 else impls[::-1]:
                         result = spawn(args, "child", impl, model, size, op)
@@ -222,8 +259,10 @@ def main() -> None:
                             json.dumps({"model": model, "size": size, "op": op, "impl": impl, **result}),
                             flush=True,
                         )
+    reference = "baseline" if args.baseline else "official"
     print(
-        "\n| model | T x H x W | op | impl | median s | CPU s | peak MB (init) | speed-up (wall / CPU) | peak ratio |"
+        f"\n| model | T x H x W | op | impl | median s | CPU s | peak MB (init) | speed-up vs {reference} "
+        "(wall / CPU) | peak ratio |"
     )
     print("|---|---|---|---|---:|---:|---:|---:|---:|")
     for (model, size, op, impl), results in rows.items():
@@ -234,8 +273,8 @@ def main() -> None:
         med, cpu = statistics.median(r["median"] for r in ok), statistics.median(r["cpu"] for r in ok)
         peak = max(r["peak_mb"] for r in ok)
         ratio = mem = ""
-        other = [r for r in rows.get((model, size, op, "official"), []) if "median" in r]
-        if impl == "ours" and other:
+        other = [r for r in rows.get((model, size, op, reference), []) if "median" in r]
+        if impl in ("ours", "plain") and other:
             wall_x = statistics.median(r["median"] for r in other) / med
             cpu_x = statistics.median(r["cpu"] for r in other) / cpu
             ratio = f"{wall_x:.2f}x / {cpu_x:.2f}x"

@@ -9,7 +9,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from ffasora.models.vae import TILE_HALO, WFVAE, WFVAEConfig, check_frames, fit_frames
+from ffasora.models.vae import WFVAE, WFVAEConfig, fit_frames
+from ffasora.models.vae_decoding import TILE_HALO, DecodeStrategy
+from ffasora.models.vae_shapes import check_frames
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "official" / "wfvae_a"
 TINY = WFVAEConfig(
@@ -51,10 +53,10 @@ def test_fixture_reproduces_every_reference_tensor(official):
     post = vae.encode(ref["x"], chunk=None)
     close(post.mean, ref["posterior_mean"])
     close(post.logvar, ref["posterior_logvar"])
-    close(vae.decode(ref["posterior_mean"], chunk=None), ref["decoded"])
+    close(vae.decode(ref["posterior_mean"]), ref["decoded"])
     close(vae.encode(ref["x"], chunk=4).mean, ref["posterior_mean_chunked"])
     for chunk in (1, 2, 3, 5):  # upstream fails for 2 and 4 at this length; every size is legal here
-        close(vae.decode(ref["posterior_mean"], chunk=chunk), ref["decoded_chunked"])
+        close(vae.decode(ref["posterior_mean"], DecodeStrategy(chunk=chunk)), ref["decoded_chunked"])
     image = vae.encode(ref["x_image"])
     close(image.mean, ref["posterior_mean_image"])
     close(image.logvar, ref["posterior_logvar_image"])
@@ -70,10 +72,12 @@ def test_chunked_equals_whole_clip(frames):
     for chunk in (4, 8):
         close(vae.encode(x, chunk=chunk).mean, whole)
     z = torch.randn_like(whole)
-    video = vae.decode(z, chunk=None)
+    video = vae.decode(z)
     assert video.shape == (1, 3, frames, 32, 32)
     for chunk in (1, 2, 3):
-        close(vae.decode(z, chunk=chunk), video)
+        close(vae.decode(z, DecodeStrategy(chunk=chunk)), video)
+    vae.enable_chunking(2)  # the same through the model's own strategy, as the pipeline sets it
+    close(vae.decode(z), video)
 
 
 @torch.inference_mode()
@@ -82,11 +86,19 @@ def test_tiled_decode_equals_whole_within_rounding(official):
     vae, _ = official
     torch.manual_seed(3)
     z = torch.randn(1, 8, 2, 28, 28)
-    whole = vae.decode(z, chunk=None)
-    close(vae.decode(z, chunk=1, tile=12, tile_overlap=4, tile_halo=TILE_HALO), whole)
-    close(vae.decode(z, chunk=None, tile=10, tile_overlap=0, tile_halo=TILE_HALO), whole)
+    whole = vae.decode(z)
+    close(vae.decode(z, DecodeStrategy(chunk=1, tile=12, tile_overlap=4, tile_halo=TILE_HALO)), whole)
+    close(vae.decode(z, DecodeStrategy(tile=10, tile_overlap=0, tile_halo=TILE_HALO)), whole)
     # Without the halo the seams show: the halo is what makes it exact.
-    assert (vae.decode(z, tile=12, tile_overlap=4, tile_halo=0) - whole).abs().max() > 1e-2
+    assert (vae.decode(z, DecodeStrategy(tile=12, tile_overlap=4, tile_halo=0)) - whole).abs().max() > 1e-2
+    vae.enable_tiling(12, overlap=4)
+    try:
+        close(vae.decode(z), whole)
+        steps = []
+        vae.decode(z, progress=lambda done, total: steps.append((done, total)))
+        assert steps[-1] == (9, 9)  # 3 x 3 tiles of 12 over 28 latent pixels, one chunk
+    finally:
+        vae.disable_tiling()
 
 
 def test_save_load_round_trip(tmp_path):
@@ -209,7 +221,7 @@ def test_upstream_ema_checkpoint_loads_with_its_constants_from_the_constructor(t
     post = vae.encode(ref["x"], chunk=None)
     close(post.mean, ref["posterior_mean"])
     close(post.logvar, ref["posterior_logvar"])
-    close(vae.decode(ref["posterior_mean"], chunk=None), ref["decoded"])
+    close(vae.decode(ref["posterior_mean"]), ref["decoded"])
     close(vae.decode(ref["posterior_mean_image"]), ref["decoded_image"])
 
 

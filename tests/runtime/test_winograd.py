@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ffasora.models import winograd
 from ffasora.models.vae import WFVAE, WFVAEConfig
+from ffasora.runtime import winograd
+from ffasora.runtime.cpu import disable_cpu_inference, enable_cpu_inference
 
 
 @pytest.fixture(autouse=True)
@@ -59,18 +60,16 @@ def test_winograd_conv_matches_direct_convolution(
     assert (y.double() - exact).abs().max().item() < 1e-4 * exact.abs().max().item()
 
 
-def test_eligible_only_inside_the_switch_and_for_fp32_inference_3x3() -> None:
+def test_eligible_only_for_fp32_inference_3x3() -> None:
     x = torch.zeros(1, 64, 4, 64, 64)
     weight = torch.zeros(64, 64, 3, 3, 3)
-    assert not winograd.eligible(x, weight, (1, 1, 1), (0, 1, 1))
-    with winograd.winograd_convolutions():
-        with torch.no_grad():
-            assert winograd.eligible(x, weight, (1, 1, 1), (0, 1, 1))
-            assert not winograd.eligible(x, weight, (2, 2, 2), (0, 1, 1))  # strided: not this algorithm
-            assert not winograd.eligible(x.double(), weight.double(), (1, 1, 1), (0, 1, 1))
-            assert not winograd.eligible(x[:, :, :, :8, :8], weight, (1, 1, 1), (0, 1, 1))  # too small to pay
-            assert not winograd.eligible(x[:, :, :3], weight, (1, 1, 1), (0, 1, 1))  # one output frame
-        assert not winograd.eligible(x, weight.requires_grad_(), (1, 1, 1), (0, 1, 1))  # training: direct
+    with torch.no_grad():
+        assert winograd.eligible(x, weight, (1, 1, 1), (0, 1, 1))
+        assert not winograd.eligible(x, weight, (2, 2, 2), (0, 1, 1))  # strided: not this algorithm
+        assert not winograd.eligible(x.double(), weight.double(), (1, 1, 1), (0, 1, 1))
+        assert not winograd.eligible(x[:, :, :, :8, :8], weight, (1, 1, 1), (0, 1, 1))  # too small to pay
+        assert not winograd.eligible(x[:, :, :3], weight, (1, 1, 1), (0, 1, 1))  # one output frame
+    assert not winograd.eligible(x, weight.requires_grad_(), (1, 1, 1), (0, 1, 1))  # training: direct
 
 
 def test_a_wfvae_encodes_and_decodes_within_1e4_with_winograd(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,11 +89,17 @@ def test_a_wfvae_encodes_and_decodes_within_1e4_with_winograd(monkeypatch: pytes
     with torch.inference_mode():
         z = vae.encode(x).mean
         y = vae.decode(z)
+        enable_cpu_inference(vae)
+        vae.decode(z)
+        assert not calls  # only when asked for
+        enable_cpu_inference(vae, winograd=True)
+        z_fast = vae.encode(x).mean
+        y_fast = vae.decode(z)
+        assert len(calls) > 20
+        calls.clear()
+        disable_cpu_inference(vae)
+        vae.decode(z)
         assert not calls
-        with winograd.winograd_convolutions():
-            z_fast = vae.encode(x).mean
-            y_fast = vae.decode(z)
-    assert len(calls) > 20
     assert (z_fast - z).abs().max().item() < 1e-4
     assert (y_fast - y).abs().max().item() < 1e-4
 

@@ -109,6 +109,7 @@ def latents(
 
     from ffasora.models.vae import WFVAE
     from ffasora.pipeline import TextPath
+    from ffasora.runtime.cpu import enable_cpu_inference
     from ffasora.train.latents import encode_dataset
 
     records = _check_latents_args(dataset, vae, out, split, text_encoder, max_tokens, frames, size, chunk)
@@ -125,6 +126,8 @@ def latents(
     if len(warnings) > 5:
         log.warning("... and %d more warnings about reports", len(warnings) - 5)
     model = WFVAE.from_pretrained(vae).to(device).eval()
+    if model.decoder.conv_out.weight.device.type == "cpu":
+        enable_cpu_inference(model)
     with Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     ) as bar:

@@ -98,20 +98,24 @@ def reconstruct(
     from ffasora.data.build import clean_twin
     from ffasora.evaluate.paired import psnr, ssim
     from ffasora.evaluate.vessels import paired_fidelity, vessel_visibility
-    from ffasora.models.winograd import winograd_convolutions
+    from ffasora.runtime.cpu import enable_cpu_inference
     from ffasora.train.vae_losses import LPIPS
     from ffasora.train.vae_task import to_uint8
 
     items = _dataset(dataset, split, frames, size, limit)
-    vae = _load_vae(model)
+    vae = enable_cpu_inference(_load_vae(model), winograd=winograd)
+    if chunk:
+        vae.enable_chunking(chunk)
+    if tile:
+        vae.enable_tiling(tile)
     lpips = LPIPS(lpips_trunk, lpips_net, lpips_lin) if lpips_trunk else None
     twins = _has_clean_twins(dataset, items[0]["video"].shape[-3:])
     rows: list[dict[str, Any]] = []
-    with torch.inference_mode(), winograd_convolutions(winograd):
+    with torch.inference_mode():
         for item in track(items, description="reconstructing", transient=True):
             x = item["video"][None]  # (1, 1, T, H, W)
             z = vae.encode(x).mean
-            recon = vae.decode(z, chunk=chunk or None, tile=tile, channels=1).clamp(-1, 1)
+            recon = vae.decode(z, channels=1).clamp(-1, 1)
             real, fake = to_uint8(x[0]), to_uint8(recon[0])
             row: dict[str, Any] = {
                 "id": item["id"],

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ffasora.models import winograd
-
 
 @dataclass
 class CausalCache:
@@ -68,32 +66,14 @@ def causal_pad(
     x: (B, C, T, H, W) -> (B, C, T', H, W) with T' = T + context.
     """
     if cache is None or cache.is_first(key):
-        context = x[:, :, :1].expand(-1, -1, kernel_t - 1, -1, -1) if kernel_t > 1 else None
+        context = [x[:, :, :1]] * (kernel_t - 1)  # frame 0, replicated
     else:
-        context = cache.pop(key)
-    padded = x if context is None or context.shape[2] == 0 else _cat_frames(context, x)
-    del context  # free the previous tail before the new one is copied out (one activation less at peak)
+        tail = cache.pop(key)  # the frames the previous chunk left over
+        context = [tail] if tail is not None and tail.shape[2] > 0 else []
+    padded = torch.cat([*context, x], dim=2) if context else x
     if cache is not None:
         n_out = max(0, (padded.shape[2] - kernel_t) // stride_t + 1)
         cache.put(key, padded[:, :, n_out * stride_t :])
-    return padded
-
-
-def _cat_frames(context: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``torch.cat([context, x], dim=2)`` that keeps ``x``'s channels-last layout.
-
-    ``torch.cat`` falls back to the default layout when an input is an expanded view (the replicated first
-    frame), and oneDNN then copies the whole padded input back to channels-last before convolving: a full
-    extra activation in memory and time on every call.
-    """
-    layout = torch.channels_last_3d if x.is_contiguous(memory_format=torch.channels_last_3d) else None
-    b, c, t, h, w = x.shape
-    n = context.shape[2]
-    padded = torch.empty(
-        (b, c, n + t, h, w), dtype=x.dtype, device=x.device, memory_format=layout or torch.contiguous_format
-    )
-    padded[:, :, :n] = context
-    padded[:, :, n:] = x
     return padded
 
 
@@ -125,58 +105,13 @@ class CausalConv3d(CacheKeyed):
         )
 
     def forward(self, x: torch.Tensor, cache: CausalCache | None = None) -> torch.Tensor:
-        return self.convolve(self.pad(x, cache))
-
-    def pad(self, x: torch.Tensor, cache: CausalCache | None = None) -> torch.Tensor:
-        """Step 1 of ``forward``: prepend the causal context (a new tensor unless there is none).
-
-        Split from :meth:`convolve` so that a caller can drop its own reference to ``x`` before the
-        convolution runs; in inference at 512 x 512 each such activation is hundreds of MB.
-        """
-        return causal_pad(x, self.kernel_t, self.stride_t, cache, self.cache_key)
-
-    def convolve(self, padded: torch.Tensor) -> torch.Tensor:
-        """Step 2 of ``forward``: the convolution over an already padded input (no temporal padding)."""
-        assert padded.shape[2] >= self.kernel_t, "chunk too short for this convolution"
-        return conv3d(padded, self.conv)
-
-
-def conv3d(x: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:
-    """``conv(x)``, but always through oneDNN for fp32 CPU inference.
-
-    PyTorch's dispatch heuristic sends batch-1 3D convolutions with ``C * T * H < 20480`` (short chunks, small
-    latents) to the unblocked ``slow_conv3d`` kernel, which is 2-3x slower there; calling the oneDNN op
-    directly avoids that. With autograd or on other devices the ordinary path is used.
-    """
-    weight = conv.weight
-    padding = conv.padding if isinstance(conv.padding, tuple) else (0, 0, 0)
-    if winograd.eligible(x, weight, conv.stride, padding):
-        return winograd.winograd_conv(x, weight, conv.bias)
-    if (
-        x.device.type != "cpu"
-        or x.dtype != torch.float32
-        or (torch.is_grad_enabled() and weight.requires_grad)
-    ):
-        return conv(x)
-    return torch.ops.aten.mkldnn_convolution(
-        x, weight, conv.bias, list(padding), list(conv.stride), list(conv.dilation), conv.groups
-    )
-
-
-def conv2d(frames: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    """``conv(frames)`` for (N, C, H, W), through Winograd when :mod:`winograd` is switched on and applies."""
-    padding = conv.padding if isinstance(conv.padding, tuple) else (0, 0)
-    if frames.dim() == 4 and winograd.eligible(frames, conv.weight, conv.stride, padding):
-        # Frames become the time axis of a (1 x 3 x 3) 3D convolution; both views keep channels-last.
-        y = winograd.winograd_conv(frames.transpose(0, 1).unsqueeze(0), conv.weight.unsqueeze(2), conv.bias)
-        return y[0].transpose(0, 1)
-    return conv._conv_forward(frames, conv.weight, conv.bias)  # not conv(): FrameConv2d routes here
+        x = causal_pad(x, self.kernel_t, self.stride_t, cache, self.cache_key)
+        assert x.shape[2] >= self.kernel_t, "chunk too short for this convolution"
+        return self.conv(x)
 
 
 def per_frame(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """Apply a 2D module to every frame: (B, C, T, H, W) -> (B, C', T, H', W')."""
     b, c, t, h, w = x.shape
-    # Channels-last in and out (free views when x is channels_last_3d), so oneDNN never reorders.
-    frames = x.transpose(1, 2).reshape(b * t, c, h, w).contiguous(memory_format=torch.channels_last)
-    y = fn(frames).contiguous(memory_format=torch.channels_last)
+    y = fn(x.transpose(1, 2).reshape(b * t, c, h, w))  # (B*T, C', H', W')
     return y.reshape(b, t, *y.shape[1:]).transpose(1, 2)

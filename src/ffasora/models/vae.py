@@ -9,15 +9,17 @@ Public API::
     z_dit = vae.normalize_latents(z)              # (z - shift) * scale, per channel, from the config
     vae.save_pretrained(path)
 
-``encode``/``decode`` take ``chunk`` (temporal chunk length; chunked == whole clip up to rounding because every
-norm is per position and attention is per frame) and ``decode`` takes ``tile``/``tile_overlap`` (spatial tiles
-in latent pixels, blended linearly; see docs/vae.md for the error bound).
+``encode`` takes ``chunk`` (temporal chunk length; chunked == whole clip up to rounding because every norm is
+per position and attention is per frame). How ``decode`` walks a clip is a :class:`DecodeStrategy` set with
+``vae.enable_chunking(...)`` / ``vae.enable_tiling(...)`` (or passed per call); see
+:mod:`ffasora.models.vae_decoding`. The shape rules (compression, legal frame counts) are
+:mod:`ffasora.models.vae_shapes`. This file is plain PyTorch; fast CPU inference is switched on from outside
+(:mod:`ffasora.runtime.cpu`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +29,18 @@ import torch
 from torch import nn
 
 from ffasora.models.causal import CacheKeyed, CausalCache
-from ffasora.models.cpu_memory import release_large_tensors_to_os
 from ffasora.models.pretrained import build_and_load, read_config, read_weights, save_model_folder
 from ffasora.models.vae_arch import Coeffs, Decoder, Encoder
-from ffasora.models.vae_tiling import blend_tiles, tile_starts
+from ffasora.models.vae_decoding import DecodeStrategy, decode_in_pieces
+from ffasora.models.vae_shapes import (
+    SPATIAL_COMPRESSION,
+    TEMPORAL_COMPRESSION,
+    check_frames,
+    is_legal_frames,
+    latent_shape,
+    legal_frames_above,
+    legal_frames_below,
+)
 
 # The only module plan implemented: the released 4x8x8 models. Keys are the official ones, misspelling kept.
 _PLAN = {
@@ -44,10 +54,6 @@ _PLAN = {
     "l2_upsample_wavelet": "InverseHaarWaveletTransform3D",
 }
 FRAME_POLICIES = ("error", "pad", "trim")
-# Spatial receptive radius of the decoder after ``mid``, in latent pixels: 4 convs at 1x (up2 blocks), the
-# bilinear up-sampler and 3 convs at 2x, 4 convs at 2x (up1), 7 convs at 4x: 4 + 0.5 + 1.5 + 2 + 1.75 < 10;
-# with margin. A halo this wide makes every tile's crop equal the whole-frame decode.
-TILE_HALO = 12
 
 
 @dataclass(frozen=True)
@@ -140,34 +146,32 @@ class DiagonalGaussian:
         return 0.5 * (self.mean.pow(2) + self.logvar.exp() - 1.0 - self.logvar).flatten(1).sum(1)
 
 
-def check_frames(frames: int, what: str = "input") -> None:
-    """Raise a helpful ``ValueError`` unless ``frames`` is 1 + 4k."""
-    if frames < 1 or (frames - 1) % 4:
-        lower = 1 + 4 * ((frames - 1) // 4) if frames > 1 else None
-        upper = 1 + 4 * math.ceil(max(frames - 1, 0) / 4)
-        hint = f"use {lower} or {upper} frames" if lower else f"use {upper} frames"
-        raise ValueError(
-            f"{what} has {frames} frames; WF-VAE needs 1 + 4k (1, 5, 9, ..., 21, ...): {hint}, "
-            "or pass frames='pad' (repeat the last frame) / frames='trim' (drop the last frames)"
-        )
-
-
 def fit_frames(x: torch.Tensor, policy: str = "error") -> torch.Tensor:
     """Make the frame count of x (B, C, T, H, W) legal by ``policy``: "error", "pad" (repeat last), "trim"."""
     if policy not in FRAME_POLICIES:
         raise ValueError(f"frame policy {policy!r}: expected one of {FRAME_POLICIES}")
     t = x.shape[2]
-    if policy == "error" or (t >= 1 and (t - 1) % 4 == 0):
-        check_frames(t)
+    if is_legal_frames(t):
         return x
     if policy == "trim" and t >= 1:
-        return x[:, :, : 1 + 4 * ((t - 1) // 4)]
-    extra = 1 + 4 * math.ceil((t - 1) / 4) - t
-    return torch.cat([x, x[:, :, -1:].expand(-1, -1, extra, -1, -1)], dim=2)
+        return x[:, :, : legal_frames_below(t)]
+    if policy == "pad" and t >= 1:
+        extra = legal_frames_above(t) - t
+        return torch.cat([x, x[:, :, -1:].expand(-1, -1, extra, -1, -1)], dim=2)
+    try:
+        check_frames(t)
+    except ValueError as err:
+        raise ValueError(
+            f"{err}, or pass frames='pad' (repeat the last frame) / frames='trim' (drop the last frames)"
+        ) from None
+    return x
 
 
 class WFVAE(nn.Module):
     """Wavelet-Flow VAE. Pixels (B, C, T, H, W) in [-1, 1] <-> latents (B, latent, (T-1)/4+1, H/8, W/8)."""
+
+    temporal_compression = TEMPORAL_COMPRESSION
+    spatial_compression = SPATIAL_COMPRESSION
 
     def __init__(self, config: WFVAEConfig | None = None) -> None:
         super().__init__()
@@ -184,20 +188,29 @@ class WFVAE(nn.Module):
         for name, module in self.named_modules():
             if isinstance(module, CacheKeyed):
                 module.cache_key = name
-        self.channels_last()
+        self.decoding = DecodeStrategy()
 
-    def channels_last(self) -> WFVAE:
-        """Store conv weights channels-last (oneDNN's native layout on CPU: fewer reorders per convolution).
+    # ----- shapes ----------------------------------------------------------------------------------------
+    def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int, int]:
+        """``(latent, t, h, w)`` of the latent of a ``frames x height x width`` clip (``ValueError`` if illegal)."""
+        return (self.config.latent_dim, *latent_shape(frames, height, width))
 
-        Values and state-dict keys are unchanged; activations follow the layout of the input, which
-        ``encode``/``decode`` also make channels-last.
-        """
-        for param in self.parameters():
-            if param.dim() == 5:
-                param.data = param.data.contiguous(memory_format=torch.channels_last_3d)
-            elif param.dim() == 4:
-                param.data = param.data.contiguous(memory_format=torch.channels_last)
-        return self
+    # ----- decode strategy (in the spirit of diffusers' enable_tiling) ------------------------------------
+    def enable_chunking(self, chunk: int = 2) -> None:
+        """Decode ``chunk`` latent frames at a time (and the fine levels frame by frame): bounded memory over
+        time, same result."""
+        self.decoding = dataclasses.replace(self.decoding, chunk=chunk)
+
+    def disable_chunking(self) -> None:
+        self.decoding = dataclasses.replace(self.decoding, chunk=None)
+
+    def enable_tiling(self, tile: int = 32, overlap: int = 4) -> None:
+        """Decode spatial tiles of ``tile`` latent pixels blended over ``overlap``: bounded memory over space,
+        same result up to rounding (see :mod:`ffasora.models.vae_decoding`)."""
+        self.decoding = dataclasses.replace(self.decoding, tile=tile, tile_overlap=overlap)
+
+    def disable_tiling(self) -> None:
+        self.decoding = dataclasses.replace(self.decoding, tile=None)
 
     # ----- weights on disk -------------------------------------------------------------------------------
     @classmethod
@@ -207,14 +220,13 @@ class WFVAE(nn.Module):
         weights = read_weights(path)
         # The upstream trainer's ``ema_state_dict`` holds only trainable parameters; the Haar filters and
         # buffers are constants of the architecture, so they come from the constructor (and are logged).
-        model = build_and_load(
+        return build_and_load(
             lambda: cls(config),
             weights.tensors,
             source=str(weights.file),
             dtype=dtype,
             constants_from_constructor=weights.is_ema,
         )
-        return model.channels_last()
 
     def save_pretrained(self, path: str | Path, dtype: torch.dtype | None = None) -> Path:
         """Write ``config.json`` (with ``_class_name``) + ``model.safetensors``."""
@@ -247,10 +259,9 @@ class WFVAE(nn.Module):
             raise ValueError(
                 f"input has {x.shape[1]} channels; this WF-VAE takes {n} (or 1, repeated, when 3)"
             )
-        if x.shape[-1] % 8 or x.shape[-2] % 8:
-            raise ValueError(f"height and width must be multiples of 8, got {tuple(x.shape[-2:])}")
-        # No layout change here: the encoder makes each chunk channels-last itself, so a chunked encode
-        # never holds a second copy of the whole clip (66 MB at 21 x 512 x 512).
+        s = self.spatial_compression
+        if x.shape[-1] % s or x.shape[-2] % s:
+            raise ValueError(f"height and width must be multiples of {s}, got {tuple(x.shape[-2:])}")
         return x.to(self._dtype())
 
     def _dtype(self) -> torch.dtype:
@@ -264,8 +275,6 @@ class WFVAE(nn.Module):
         cache; None = the whole clip at once. ``frames``: "error" | "pad" | "trim" for other frame counts.
         """
         x = fit_frames(self._pixels_in(x), frames)
-        if x.device.type == "cpu":
-            release_large_tensors_to_os()
         return DiagonalGaussian(torch.cat([m for m, _ in self._encode_chunks(x, chunk)], dim=2))
 
     def encode_moments(self, x: torch.Tensor, chunk: int | None = None) -> tuple[torch.Tensor, Coeffs]:
@@ -278,12 +287,12 @@ class WFVAE(nn.Module):
 
     def _encode_chunks(self, x: torch.Tensor, chunk: int | None) -> Iterator[tuple[torch.Tensor, Coeffs]]:
         """Encoder outputs chunk by chunk (a generator: ``encode`` keeps only the moments of each)."""
-        t = x.shape[2]
+        t, step = x.shape[2], self.temporal_compression
         if chunk is None or chunk >= t - 1:
             yield self.encoder(x)
             return
-        if chunk < 4 or chunk % 4:
-            raise ValueError(f"encode chunk={chunk}: expected a multiple of 4 pixel frames")
+        if chunk < step or chunk % step:
+            raise ValueError(f"encode chunk={chunk}: expected a multiple of {step} pixel frames")
         cache = CausalCache()
         for start, stop in [(0, 1)] + [(s, min(s + chunk, t)) for s in range(1, t, chunk)]:
             yield self.encoder(x[:, :, start:stop], cache)
@@ -291,73 +300,26 @@ class WFVAE(nn.Module):
     def decode(
         self,
         z: torch.Tensor,
-        chunk: int | None = None,
-        tile: int | None = None,
-        tile_overlap: int = 4,
-        tile_halo: int = TILE_HALO,
+        strategy: DecodeStrategy | None = None,
         channels: int | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> torch.Tensor:
         """Latents (B, latent, t, h, w) -> pixels (B, C, 4(t-1)+1, 8h, 8w), not clamped.
 
-        ``chunk``: latent frames per temporal chunk (any >= 1; None = whole clip; with chunks the 2x and 4x
-        levels also run frame by frame: less memory, same result). ``tile``: spatial tile size
-        in latent pixels, each decoded with ``tile_halo`` pixels of context and blended linearly over
-        ``tile_overlap`` pixels (None = no tiling). ``conv_in`` and ``mid`` (with the attention) run on whole
-        frames, which is cheap at latent resolution; with ``tile_halo >= TILE_HALO`` every later convolution
-        sees its full receptive field, so tiled == whole up to float rounding. ``channels=1``
-        averages the RGB output of a 3-channel model to grey. ``progress(done, total)`` counts
-        (tile, chunk) steps.
+        ``strategy``: how to walk the clip (default: ``self.decoding``, set by :meth:`enable_chunking` /
+        :meth:`enable_tiling`; whole clip at once unless set). ``channels=1`` averages the RGB output of a
+        3-channel model to grey. ``progress(done, total)`` counts (tile, chunk) steps.
         """
         if z.dim() != 5 or z.shape[1] != self.config.latent_dim:
             raise ValueError(f"expected latents (B, {self.config.latent_dim}, t, h, w), got {tuple(z.shape)}")
-        if tile is not None and not 0 <= tile_overlap < tile:
-            raise ValueError(f"tile_overlap={tile_overlap} must be in [0, tile={tile})")
-        if chunk is not None and chunk < 1:
-            raise ValueError(f"decode chunk={chunk}: expected >= 1 latent frame")
-        z = z.to(self._dtype()).contiguous(memory_format=torch.channels_last_3d)
-        if z.device.type == "cpu":
-            release_large_tensors_to_os()
-        t, h, w = z.shape[2:]
-        # A caller who asks for chunks wants bounded memory: the fine levels then also go frame by frame.
-        chunked = chunk is not None and chunk < t
-        chunk = t if chunk is None else chunk
-        windows = [(0, 0, h, w)]  # (y0, x0, y1, x1) of the kept region, latent pixels
-        if tile is not None and (tile < h or tile < w):
-            windows = [
-                (y0, x0, min(y0 + tile, h), min(x0 + tile, w))
-                for y0 in tile_starts(h, tile, tile_overlap)
-                for x0 in tile_starts(w, tile, tile_overlap)
-            ]
-        # The head (with the attention) runs on whole frames once per chunk. The tail then runs tile by
-        # tile, each through every chunk with its own causal cache, so only one tile's cache (the largest
-        # memory term at 512 x 512: two frames per convolution) is ever alive.
-        head_cache, hidden = CausalCache(), []
-        for start in range(0, t, chunk):
-            head_cache.final = start + chunk >= t
-            hidden.append(self.decoder.head(z[:, :, start : start + chunk], head_cache))
-        tiles: list[list[tuple[tuple[int, int], torch.Tensor]]] = [[] for _ in hidden]
-        done, total = 0, len(windows) * len(hidden)
-        for y0, x0, y1, x1 in windows:
-            # Each tile gets `tile_halo` latent pixels of real context on every side, cropped away after.
-            ya, xa = max(0, y0 - tile_halo), max(0, x0 - tile_halo)
-            yb, xb = min(h, y1 + tile_halo), min(w, x1 + tile_halo)
-            dy, dx = (y0 - ya) * 8, (x0 - xa) * 8
-            cache = CausalCache()
-            for i, states in enumerate(hidden):
-                cache.final = i == len(hidden) - 1
-                part = self.decoder.tail(states[..., ya:yb, xa:xb], cache, frame_by_frame=chunked)[0]
-                tiles[i].append(
-                    ((y0 * 8, x0 * 8), part[..., dy : dy + (y1 - y0) * 8, dx : dx + (x1 - x0) * 8])
-                )
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-        outs = [
-            parts[0][1] if len(parts) == 1 else blend_tiles(parts, (h * 8, w * 8), tile_overlap * 8)
-            for parts in tiles
-        ]
-        video = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
+        strategy = strategy or self.decoding
+        z = z.to(self._dtype())
+        if strategy == DecodeStrategy():
+            video, _ = self.decoder(z)
+            if progress is not None:
+                progress(1, 1)
+        else:
+            video = decode_in_pieces(self.decoder, z, strategy, self.spatial_compression, progress)
         if channels == 1 and video.shape[1] == 3:
             video = video.mean(dim=1, keepdim=True)
         return video
@@ -366,8 +328,7 @@ class WFVAE(nn.Module):
         self, x: torch.Tensor, generator: torch.Generator | None = None, sample_posterior: bool = True
     ) -> tuple[torch.Tensor, DiagonalGaussian, tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Training pass: (reconstruction, posterior, (W2, Ŵ2, W3, Ŵ3)) for the L1 / KL / wavelet losses."""
-        x = self._pixels_in(x)
-        check_frames(x.shape[2])
+        x = fit_frames(self._pixels_in(x))
         moments, (w2, w3) = self.encoder(x)
         posterior = DiagonalGaussian(moments)
         z = posterior.sample(generator) if sample_posterior else posterior.mode()

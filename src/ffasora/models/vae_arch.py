@@ -12,6 +12,7 @@ weights, 1 for native grey models).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ffasora.models.causal import CacheKeyed, CausalCache, CausalConv3d
@@ -25,7 +26,6 @@ from ffasora.models.vae_blocks import (
     Spatial2xTime2x3DDownsample,
     Spatial2xTime2x3DUpsample,
     Upsample,
-    fresh_silu,
     make_norm,
 )
 from ffasora.models.wavelet import (
@@ -86,26 +86,15 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor, cache: CausalCache | None = None) -> tuple[torch.Tensor, Coeffs]:
         n = self.in_channels
-        cl = torch.channels_last_3d  # the layout every convolution below works in
-        x = x.contiguous(memory_format=cl)
-        w1 = self.wavelet_transform_in(x, cache).contiguous(memory_format=cl)  # (B, 8n, T1, H/2, W/2)
-        w2 = self.wavelet_transform_l1(w1[:, :n]).contiguous(memory_format=cl)  # (B, 4n, T1, H/4, W/4)
-        w3 = self.wavelet_transform_l2(w2[:, :n], cache).contiguous(memory_format=cl)  # (B, 8n, T2, H/8, W/8)
-        # Blocks are called one by one with `h` rebound each time (not through the Sequential, whose
-        # caller would keep its input alive throughout), so every activation is freed as soon as the next
-        # block has consumed it: at 512 x 512 that is a whole activation less at the memory peak.
-        h = self.down1[0](w1)
-        del w1  # not needed after W2
-        for block in list(self.down1)[1:]:
-            h = block(h, cache)  # -> (B, C, T1, H/4, W/4)
-        h = torch.cat([h, self.connect_l1(w2)], dim=1)
-        for block in self.down2:
-            h = block(h, cache)  # -> (B, 2C, T2, H/8, W/8)
-        h = torch.cat([h, self.connect_l2(w3)], dim=1)
-        for block in self.mid:
-            h = block(h, cache)  # -> (B, 4C, T2, H/8, W/8)
-        h = fresh_silu(self.norm_out(h))
-        h = self.conv_out(h, cache)  # (B, 2*latent, T2, H/8, W/8)
+        w1 = self.wavelet_transform_in(x, cache)  # (B, 8n, T1, H/2, W/2), T1 = (T + 1) / 2
+        w2 = self.wavelet_transform_l1(w1[:, :n])  # (B, 4n, T1, H/4, W/4)
+        w3 = self.wavelet_transform_l2(w2[:, :n], cache)  # (B, 8n, T2, H/8, W/8), T2 = (T1 + 1) / 2
+        h = self.down1(w1, cache)  # (B, C, T1, H/4, W/4)
+        h = torch.cat([h, self.connect_l1(w2)], dim=1)  # energy flow: + Ef channels from W2
+        h = self.down2(h, cache)  # (B, 2C, T2, H/8, W/8)
+        h = torch.cat([h, self.connect_l2(w3)], dim=1)  # + Ef channels from W3
+        h = self.mid(h, cache)  # (B, 4C, T2, H/8, W/8)
+        h = self.conv_out(F.silu(self.norm_out(h)), cache)  # (B, 2*latent, T2, H/8, W/8)
         return h, (w2, w3)
 
 
@@ -170,61 +159,42 @@ class Decoder(CacheKeyed):
         cache.put(self.cache_key + ".l2", coarse[:, :, frames:])
         return coarse[:, :, :frames]
 
+    # The decoder runs in three stages so that a decode strategy (:mod:`ffasora.models.vae_decoding`) can run
+    # the attention on whole frames and the rest tile by tile, or the fine levels frame by frame.
     def head(self, z: torch.Tensor, cache: CausalCache | None = None) -> torch.Tensor:
-        """``conv_in`` + ``mid`` (holds the attention): (B, latent, t, h, w) -> (B, 4C + Ef, t, h, w).
-
-        Split from :meth:`tail` so that spatial tiling can run the attention on whole frames (it is cheap at
-        latent resolution) and tile only the convolutional rest, which makes tiling exact.
-        """
+        """``conv_in`` + ``mid`` (holds the attention): (B, latent, t, h, w) -> (B, 4C + Ef, t, h, w)."""
         return self.mid(self.conv_in(z, cache), cache)
 
-    def tail(
-        self, h: torch.Tensor, cache: CausalCache | None = None, frame_by_frame: bool = False
-    ) -> tuple[torch.Tensor, Coeffs]:
-        """Everything after ``mid``: (B, 4C + Ef, t, h, w) -> pixels (B, n, 4(t-1)+1, 8h, 8w), (Ŵ2, Ŵ3).
-
-        ``frame_by_frame`` (needs a cache): run the 2x and 4x levels one frame at a time, which bounds the
-        memory of a chunked decode by one frame there (exact; fewer frames per convolution call).
-        """
+    def coarse(
+        self, h: torch.Tensor, cache: CausalCache | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The 1x level and the up-sampler: ``head`` output -> (B, 4C, 2t - 1, 2h, 2w), the inverse transform
+        of Ŵ3 (B, n, 2t - 1, 2h, 2w) and Ŵ3 itself (B, 8n, t, h, w)."""
         ef = self.energy_flow
-        w3 = self.connect_l2(h[:, -ef:], cache)  # Ŵ3: (B, 8n, t, h, w)
-        l2 = self.inverse_wavelet_transform_l2(w3, cache)  # (B, n, 2t - 1, 2h, 2w)
-        # Blocks one by one with `h` rebound (see Encoder.forward): each activation is freed once used.
+        w3 = self.connect_l2(h[:, -ef:], cache)
+        l2 = self.inverse_wavelet_transform_l2(w3, cache)
         h = h[:, :-ef]
-        *to_upsampler, after_upsampler = self.up2
-        for block in to_upsampler:
-            h = block(h, cache)  # -> (B, 4C, 2t - 1, 2h, 2w)
-        if cache is None or not frame_by_frame or h.shape[2] <= 1:
-            video, w2 = self._fine(after_upsampler(h, cache), l2, cache)
-            return video, (w2, w3)
-        # Everything from here on is causal and runs at 2x-4x resolution, where one frame is the largest
-        # unit of memory: frame by frame, the cache carries the context, so the result is the same.
-        frames = [f.clone(memory_format=torch.channels_last_3d) for f in h.split(1, dim=2)]
-        del h
-        videos, w2s = [], []
-        while frames:
-            video, w2 = self._fine(after_upsampler(frames.pop(0), cache), l2, cache)
-            l2 = l2[:, :, :0]  # handed over whole to the first frame; _align queues the rest
-            videos.append(video)
-            w2s.append(w2)
-        return torch.cat(videos, dim=2), (torch.cat(w2s, dim=2), w3)
+        for block in list(self.up2)[:-1]:  # the residual blocks and the 2x up-sampler
+            h = block(h, cache)
+        return h, l2, w3
 
-    def _fine(
-        self, h: torch.Tensor, l2: torch.Tensor, cache: CausalCache | None
+    def fine(
+        self, h: torch.Tensor, l2: torch.Tensor, cache: CausalCache | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The 2x and 4x levels: up2's output (B, 4C + Ef, T, 2h, 2w) -> pixels and the predicted Ŵ2."""
+        """The 2x and 4x levels: ``coarse`` output (B, 4C, T, 2h, 2w) and the frames of ``l2`` it lines up
+        with -> pixels (B, n, T, 8h, 8w) and the predicted Ŵ2 (B, 4n, T, 2h, 2w)."""
         n, ef = self.out_channels, self.energy_flow
+        h = self.up2[-1](h, cache)  # (B, 4C + Ef, T, 2h, 2w)
         w2 = self.connect_l1(h[:, -ef:], cache)  # (B, 4n, T, 2h, 2w)
         l2 = self._align(l2, w2.shape[2], cache)
         w2 = torch.cat([w2[:, :n] + l2, w2[:, n:]], dim=1)  # Ŵ2 with the coarser level added to its low band
         l1 = self.inverse_wavelet_transform_l1(w2)  # (B, n, T, 4h, 4w)
-        h = h[:, :-ef]
-        for block in (*self.up1, *self.layer):
-            h = block(h, cache)  # -> (B, C, T, 4h, 4w)
-        h = fresh_silu(self.norm_out(h))
-        h = self.conv_out(h)  # (B, 8n, T, 4h, 4w)
+        h = self.layer(self.up1(h[:, :-ef], cache), cache)  # (B, C, T, 4h, 4w)
+        h = self.conv_out(F.silu(self.norm_out(h)))  # (B, 8n, T, 4h, 4w)
         h = torch.cat([h[:, :n] + l1, h[:, n:]], dim=1)
         return self.inverse_wavelet_transform_out(h, cache), w2
 
     def forward(self, z: torch.Tensor, cache: CausalCache | None = None) -> tuple[torch.Tensor, Coeffs]:
-        return self.tail(self.head(z, cache), cache)
+        h, l2, w3 = self.coarse(self.head(z, cache), cache)
+        video, w2 = self.fine(h, l2, cache)
+        return video, (w2, w3)

@@ -13,14 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ffasora.models.causal import CacheKeyed, CausalCache, CausalConv3d, conv2d, per_frame
-
-CL2D, CL3D = torch.channels_last, torch.channels_last_3d
-
-
-def fresh_silu(x: torch.Tensor) -> torch.Tensor:
-    """SiLU of a freshly computed norm output, in place when no gradient is recorded (saves an activation)."""
-    return F.silu(x, inplace=not torch.is_grad_enabled())
+from ffasora.models.causal import CacheKeyed, CausalCache, CausalConv3d, per_frame
 
 
 class ChannelLayerNorm(nn.Module):
@@ -62,7 +55,7 @@ class FrameConv2d(nn.Conv2d):
     """A ``Conv2d`` applied to every frame. x: (B, C, T, H, W) -> (B, C', T, H', W')."""
 
     def forward(self, x: torch.Tensor, cache: CausalCache | None = None) -> torch.Tensor:  # type: ignore[override]
-        return per_frame(lambda f: conv2d(f, self), x) if x.dim() == 5 else conv2d(x, self)
+        return per_frame(super().forward, x)
 
 
 class ResnetBlock2D(nn.Module):
@@ -78,14 +71,10 @@ class ResnetBlock2D(nn.Module):
         if in_channels != out_channels:
             self.nin_shortcut = nn.Conv2d(in_channels, out_channels, 1)
 
-    def _frames(self, x: torch.Tensor) -> torch.Tensor:
-        # One step per line so that each rebinding of `h` frees the previous activation before the next
-        # convolution allocates its output (three activations alive at most, not four).
-        h = fresh_silu(self.norm1(x))
-        h = conv2d(h, self.conv1)
-        h = fresh_silu(self.norm2(h))
-        h = conv2d(self.dropout(h), self.conv2)
-        return h.add_(self.nin_shortcut(x) if hasattr(self, "nin_shortcut") else x)
+    def _frames(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, H, W) -> (N, C', H, W)
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+        return h + (self.nin_shortcut(x) if hasattr(self, "nin_shortcut") else x)
 
     def forward(self, x: torch.Tensor, cache: CausalCache | None = None) -> torch.Tensor:
         return per_frame(self._frames, x)
@@ -105,15 +94,9 @@ class ResnetBlock3D(nn.Module):
             self.nin_shortcut = CausalConv3d(in_channels, out_channels, 1)
 
     def forward(self, x: torch.Tensor, cache: CausalCache | None = None) -> torch.Tensor:
-        # Each step rebinds `h`, so the previous activation is freed before the next convolution runs:
-        # at most the input, one padded activation and one output are alive at a time.
-        h = self.conv1.pad(fresh_silu(self.norm1(x)), cache)
-        h = self.conv1.convolve(h)
-        h = self.dropout(fresh_silu(self.norm2(h)))
-        h = self.conv2.pad(h, cache)
-        h = self.conv2.convolve(h)
-        # Adding into the fresh conv output is safe under autograd (convolution backward keeps no output).
-        return h.add_(self.nin_shortcut(x, cache) if hasattr(self, "nin_shortcut") else x)
+        h = self.conv1(F.silu(self.norm1(x)), cache)
+        h = self.conv2(self.dropout(F.silu(self.norm2(h))), cache)
+        return h + (self.nin_shortcut(x, cache) if hasattr(self, "nin_shortcut") else x)
 
 
 class AttnBlock3DFix(nn.Module):
@@ -161,12 +144,7 @@ class Upsample(nn.Module):
         self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor, cache: CausalCache | None = None) -> torch.Tensor:
-        def up(f: torch.Tensor) -> torch.Tensor:
-            return conv2d(
-                F.interpolate(f, scale_factor=2.0, mode="nearest").contiguous(memory_format=CL2D), self.conv
-            )
-
-        return per_frame(up, x)
+        return per_frame(lambda f: self.conv(F.interpolate(f, scale_factor=2.0, mode="nearest")), x)
 
 
 class Spatial2xTime2x3DDownsample(nn.Module):

@@ -18,15 +18,14 @@ not offered for that reason.
 The transforms are cheap arithmetically but touch every element several times; they are compiled once per
 process with ``torch.compile`` when a C++ compiler is present (measured 7-15 s with inductor's on-disk cache
 warm, 20-50 s the first time on a machine) and otherwise run eagerly, which is correct but slower than
-direct convolution. Only inference uses this path (training keeps autograd's direct convolution).
+direct convolution. Only inference uses this path (training keeps autograd's direct convolution); it is
+switched on per model by :func:`ffasora.runtime.cpu.enable_cpu_inference` (``winograd=True``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from fractions import Fraction
 
 import torch
@@ -43,18 +42,6 @@ MIN_SIDE = 64
 # they come from), so the fast path adds ~0.1 GB at 512x512 rather than several times an activation.
 BLOCK_TILE_ROWS = 16
 COMPILE = True  # tests switch this off: the maths is the same, compiling takes tens of seconds
-
-_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("winograd_enabled", default=False)
-
-
-@contextlib.contextmanager
-def winograd_convolutions(enabled: bool = True) -> Iterator[None]:
-    """Within this block, eligible CPU fp32 inference convolutions of the WF-VAE use Winograd F(4x4, 3x3)."""
-    token = _enabled.set(enabled)
-    try:
-        yield
-    finally:
-        _enabled.reset(token)
 
 
 def _poly_coefficients(roots: list[Fraction], length: int) -> list[Fraction]:
@@ -166,10 +153,9 @@ def filter_transform(weight: torch.Tensor) -> torch.Tensor:
 def eligible(
     x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, ...], padding: tuple[int, ...]
 ) -> bool:
-    """Whether :func:`winograd_conv` applies (and is switched on) for this convolution."""
+    """Whether :func:`winograd_conv` applies to this convolution (and pays off)."""
     return (
-        _enabled.get()
-        and x.device.type == "cpu"
+        x.device.type == "cpu"
         and x.dtype == torch.float32
         and not (torch.is_grad_enabled() and weight.requires_grad)
         and tuple(weight.shape[-2:]) == (KERNEL, KERNEL)
