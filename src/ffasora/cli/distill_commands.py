@@ -33,6 +33,7 @@ def trajectories(
         4, "--student-steps", help="The student's finest grid; 1 and 2 steps train on its subsets."
     ),
     seed: int = typer.Option(0, "--seed", help="Noise seed of the first report; report i uses seed + i."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Reports sampled together."),
 ) -> None:
     """Sample reports with the teacher (its steps, guidance and size) and keep its states on the student's
     grid, one safetensors file per report."""
@@ -43,8 +44,11 @@ def trajectories(
     from ffasora.pipeline import FFASoraPipeline, PipelineFolder
     from ffasora.train.distill_task import write_trajectories
 
-    if n < 0 or student_steps < 1:
-        raise UserError(f"--n {n} and --student-steps {student_steps}: expected n >= 0 and steps >= 1")
+    if n < 0 or student_steps < 1 or batch_size < 1:
+        raise UserError(
+            f"--n {n}, --student-steps {student_steps}, --batch-size {batch_size}: expected n >= 0 and the "
+            "others >= 1"
+        )
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; expected a folder")
     folder = PipelineFolder.read(teacher if teacher is not None else bundled_model())
@@ -66,6 +70,7 @@ def trajectories(
             out,
             student_steps=student_steps,
             seed=seed,
+            batch_size=batch_size,
             progress=lambda done, total: bar.update(task, completed=done),
         )
     typer.echo(f"{out}: {len(reports)} trajectories on a {student_steps}-step grid")

@@ -63,10 +63,12 @@ def write_trajectories(
     *,
     student_steps: int = 4,
     seed: int = 0,
+    batch_size: int = 8,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Sample every ``(id, report)`` with the teacher pipeline's own settings (steps, guidance, negative
-    report, size) and write its states at the ``student_steps`` grid, its text states and mask. Existing
+    report, size), report ``i`` from the noise of seed ``seed + i``, and write its states at the
+    ``student_steps`` grid, its text states and mask. Reports run ``batch_size`` at a time. Existing
     trajectory files are kept, so an interrupted run resumes; ``trajectories.json`` is written last."""
     c, d = pipe.config, pipe.config.diffusion
     if d.family != "flow":
@@ -80,36 +82,48 @@ def write_trajectories(
     def network(x: torch.Tensor, t: torch.Tensor, text: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         return pipe.dit(x.to(dtype), t, text[0].to(dtype), text[1]).float()
 
-    sigmas = torch.zeros(0)
-    for done, (video_id, report) in enumerate(reports):
-        path = out / f"{video_id}.safetensors"
-        generator = torch.Generator(device=pipe.device).manual_seed(seed + done)
-        x = pipe.prepare_latents(c.num_frames, c.height, c.width, generator)
-        _, _, t, h, w = x.shape
-        sigmas = sampling_sigmas(
-            d, d.steps, t * (h // pipe.dit.config.patch_size) * (w // pipe.dit.config.patch_size)
+    def noise(i: int) -> torch.Tensor:
+        generator = torch.Generator(device=pipe.device).manual_seed(seed + i)
+        return pipe.prepare_latents(c.num_frames, c.height, c.width, generator)
+
+    _, _, t, h, w = noise(0).shape
+    p = pipe.dit.config.patch_size
+    sigmas = sampling_sigmas(d, d.steps, t * (h // p) * (w // p))
+    todo = [i for i, (video_id, _) in enumerate(reports) if not (out / f"{video_id}.safetensors").is_file()]
+    done = len(reports) - len(todo)
+    for first in range(0, len(todo), batch_size):
+        rows = todo[first : first + batch_size]
+        encoded = [pipe.encode_report(reports[i][1], c.negative_report) for i in rows]
+        length = max(cond[0].shape[1] for cond, _ in encoded)
+        cond = (
+            torch.cat([_pad([e[0][0][0]], length) for e in encoded]),
+            torch.cat([_pad([e[0][1][0]], length) for e in encoded]),
         )
-        if not path.is_file():
-            cond, uncond = pipe.encode_report(report, c.negative_report)
-            denoise = wrap_network(d, classifier_free_guidance(network, cond, uncond, d.guidance))
-            states = [x]
-            with torch.no_grad():
-                for i in range(d.steps):
-                    sigma, sigma_next = sigmas[i], sigmas[i + 1]
-                    velocity = (x - denoise(x, sigma.expand(1))) / float(sigma)
-                    x = x + velocity * float(sigma_next - sigma)
-                    if (i + 1) % stride == 0:
-                        states.append(x)
+        denoise = wrap_network(d, classifier_free_guidance(network, cond, encoded[0][1], d.guidance))
+        x = torch.cat([noise(i) for i in rows])
+        states = [x]
+        with torch.no_grad():
+            for step in range(d.steps):
+                sigma, sigma_next = sigmas[step], sigmas[step + 1]
+                velocity = (x - denoise(x, sigma.expand(len(rows)))) / float(sigma)
+                x = x + velocity * float(sigma_next - sigma)
+                if (step + 1) % stride == 0:
+                    states.append(x)
+        trajectory = torch.stack(states, dim=1)  # (B, student_steps + 1, c, t, h, w)
+        for row, i in enumerate(rows):
+            text, mask = encoded[row][0]
             tensors = {
-                "states": torch.cat(states).contiguous(),  # (student_steps + 1, c, t, h, w)
-                "text": cond[0][0].float().contiguous(),
-                "text_mask": cond[1][0].to(torch.uint8).contiguous(),
+                "states": trajectory[row].contiguous(),
+                "text": text[0].float().contiguous(),
+                "text_mask": mask[0].to(torch.uint8).contiguous(),
             }
+            path = out / f"{reports[i][0]}.safetensors"
             partial = path.with_suffix(".partial")
             save_file(tensors, str(partial))
             partial.replace(path)
+        done += len(rows)
         if progress is not None:
-            progress(done + 1, len(reports))
+            progress(done, len(reports))
     info = {
         "times": [float(s) for s in sigmas[::stride]],
         "ids": [video_id for video_id, _ in reports],
