@@ -520,8 +520,7 @@ class FFASoraPipeline:
             return model(x.to(dtype), t, text[0].to(dtype), text[1]).float()
 
         guided = classifier_free_guidance(network, cond, uncond, guidance)
-        _, _, t, h, w = noise.shape
-        tokens = t * (h // self.dit.config.patch_size) * (w // self.dit.config.patch_size)
+        tokens = self.dit.config.num_tokens(*noise.shape[2:])
         step_progress = None if progress is None else (lambda done, total: progress("denoise", done, total))
         return sample(
             self.config.diffusion,

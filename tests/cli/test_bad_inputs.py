@@ -184,7 +184,7 @@ CLI_ROWS: list[tuple[str, Callable[[World], list[str]], str]] = [
     ("latents: missing dataset", lambda w: ["latents", str(w / "nothing"), "--vae", str(BUNDLED / "vae"), "--out", str(w / "c")], r"nothing: no such dataset folder"),
     ("latents: missing --vae", lambda w: ["latents", str(w.ds), "--vae", str(w / "novae"), "--out", str(w / "c")], r"novae: no config\.json"),
     ("latents: missing --text-encoder", lambda w: ["latents", str(w.ds), "--vae", str(BUNDLED / "vae"), "--out", str(w / "c"), "--text-encoder", str(w / "notes")], r"--text-encoder .*notes: not 'default' nor a local Hugging Face folder"),
-    ("latents: --frames not 1+4k", lambda w: ["latents", str(w.ds), "--vae", str(BUNDLED / "vae"), "--out", str(w / "c"), "--frames", "20"], r"frames = 20 is not 1 \+ 4k"),
+    ("latents: --frames not 1+4k", lambda w: ["latents", str(w.ds), "--vae", str(BUNDLED / "vae"), "--out", str(w / "c"), "--frames", "20"], r"frames = 20: the WF-VAE makes 1 \+ 4k frames"),
     ("latents: --max-tokens 0", lambda w: ["latents", str(w.ds), "--vae", str(BUNDLED / "vae"), "--out", str(w / "c"), "--max-tokens", "0"], r"--max-tokens 0"),
     ("latents: unknown --split", lambda w: ["latents", str(w.ds), "--vae", str(BUNDLED / "vae"), "--out", str(w / "c"), "--split", "dev"], r"split 'dev' is not one of"),
     ("latents: --chunk not a multiple of 4", lambda w: ["latents", str(w.ds), "--vae", str(BUNDLED / "vae"), "--out", str(w / "c"), "--chunk", "3"], r"--chunk 3: expected a positive multiple of 4"),

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from ffasora.cli.errors import UserError, check_output_path, refuse_overwrite
+from ffasora.models.vae_shapes import SPATIAL_COMPRESSION, TEMPORAL_COMPRESSION
 
 log = logging.getLogger("ffasora.latents")
 
@@ -59,8 +60,8 @@ def _check_latents_args(
 
     if max_tokens < 1:
         raise UserError(f"--max-tokens {max_tokens}: expected a positive number of tokens (e.g. 512)")
-    if chunk is not None and (chunk < 4 or chunk % 4):
-        raise UserError(f"--chunk {chunk}: expected a positive multiple of 4 frames")
+    if chunk is not None and (chunk < TEMPORAL_COMPRESSION or chunk % TEMPORAL_COMPRESSION):
+        raise UserError(f"--chunk {chunk}: expected a positive multiple of {TEMPORAL_COMPRESSION} frames")
     if not dataset.is_dir():
         raise UserError(f"{dataset}: no such dataset folder")
     records = []
@@ -221,8 +222,8 @@ def assemble_pipeline(
         diffusion=diffusion,
         text_encoder=spec,
         num_frames=frames,
-        height=height or int(shape[2]) * 8,
-        width=width or int(shape[3]) * 8,
+        height=height or int(shape[2]) * SPATIAL_COMPRESSION,
+        width=width or int(shape[3]) * SPATIAL_COMPRESSION,
     )
     pipe = FFASoraPipeline(WFVAE.from_pretrained(vae_path), DiT.from_pretrained(dit), spec.build(out), config)
     return pipe.save_pretrained(out)

@@ -26,6 +26,7 @@ from ffasora.data.format import (
     write_video_files,
 )
 from ffasora.findings import Findings
+from ffasora.models.vae_shapes import frame_count_problem
 
 BILATERAL = frozenset({"DR", "DME", "uveitis", "dryAMD", "normal"})
 Progress = Callable[[int, int], None]
@@ -75,8 +76,9 @@ class SimulateConfig:
     def __post_init__(self) -> None:
         if self.n < 1:
             raise ValueError(f"n = {self.n}: need at least one case")
-        if self.frames < 1 or (self.frames - 1) % 4:
-            raise ValueError(f"frames = {self.frames} is not 1 + 4k (e.g. 5, 9, 17, 21)")
+        problem = frame_count_problem(self.frames)
+        if problem is not None:
+            raise ValueError(f"frames = {self.frames}: {problem}")
         if self.size < 16:
             raise ValueError(f"size = {self.size} px is too small (at least 16)")
 

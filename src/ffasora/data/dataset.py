@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 
 from ffasora.data.format import VideoRecord, load_video, read_info, read_manifest
 from ffasora.data.splits import SPLITS
+from ffasora.models.vae_shapes import frame_count_problem
 
 
 class FFADataset(Dataset[dict[str, Any]]):
@@ -39,8 +40,9 @@ class FFADataset(Dataset[dict[str, Any]]):
             raise ValueError(f"split {split!r} is not one of {(*SPLITS, 'all')}")
         if channels not in (1, 3):
             raise ValueError(f"channels = {channels}; expected 1 (grey) or 3 (grey repeated as RGB)")
-        if frames is not None and (frames < 1 or (frames - 1) % 4):
-            raise ValueError(f"frames = {frames} is not 1 + 4k (e.g. 5, 9, 17, 21)")
+        problem = None if frames is None else frame_count_problem(frames)
+        if problem is not None:
+            raise ValueError(f"frames = {frames}: {problem}")
         if size is not None and size < 1:
             raise ValueError(f"size = {size} must be positive")
         self.root = Path(root)

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ffasora.data.splits import SPLITS, assign_splits
+from ffasora.models.vae_shapes import frame_count_problem
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.jsonl"
@@ -168,8 +169,9 @@ def check_frames(frames: np.ndarray, what: str = "frames") -> None:
         shape = getattr(frames, "shape", None)
         dtype = getattr(frames, "dtype", type(frames).__name__)
         raise ValueError(f"{what}: expected a (T, H, W) uint8 array, got shape {shape} dtype {dtype}")
-    if (frames.shape[0] - 1) % 4:
-        raise ValueError(f"{what}: frame count {frames.shape[0]} is not 1 + 4k (e.g. 5, 9, 17, 21)")
+    problem = frame_count_problem(frames.shape[0])
+    if problem is not None:
+        raise ValueError(f"{what}: frame count {frames.shape[0]}: {problem}")
 
 
 def frame_statistics(frames: np.ndarray) -> dict[str, float]:

@@ -20,6 +20,7 @@ from ffasora.data.format import (
     video_path,
 )
 from ffasora.data.splits import SPLITS
+from ffasora.models.vae_shapes import frame_count_problem
 
 # An id names files (videos/<id>.npz): a plain file stem, never a path out of the dataset folder.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
@@ -89,8 +90,9 @@ def _check_records(root: Path, records: list[VideoRecord], check_videos: bool) -
             problems.append(f"{where}: split {r.split!r} is not one of {SPLITS}")
         if r.source not in SOURCES:
             problems.append(f"{where}: source {r.source!r} is not one of {SOURCES}")
-        if r.frames < 1 or (r.frames - 1) % 4:
-            problems.append(f"{where}: frame count {r.frames} is not 1 + 4k")
+        frames_problem = frame_count_problem(r.frames)
+        if frames_problem is not None:
+            problems.append(f"{where}: frame count {r.frames}: {frames_problem}")
         for name in ("frame_times_s", "phases"):
             values = getattr(r, name)
             if values is not None and len(values) != r.frames:

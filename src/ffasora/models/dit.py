@@ -131,6 +131,19 @@ class DiTConfig:
     def hidden_size(self) -> int:
         return self.num_heads * self.head_dim
 
+    def token_grid(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
+        """The ``(t, h / p, w / p)`` patch-token grid of a ``(t, h, w)`` latent; ``ValueError`` unless the
+        patch size divides ``h`` and ``w``."""
+        p = self.patch_size
+        if height % p or width % p:
+            raise ValueError(f"latent size {height}x{width} is not divisible by the patch size {p}")
+        return frames, height // p, width // p
+
+    def num_tokens(self, frames: int, height: int, width: int) -> int:
+        """Video tokens the DiT sees for a ``(t, h, w)`` latent (what the flow shift depends on)."""
+        t, gh, gw = self.token_grid(frames, height, width)
+        return t * gh * gw
+
     def is_sparse(self, index: int) -> bool:
         """Whether block ``index`` uses Skiparse attention."""
         return self.sparse_n > 1 and self.dense_first <= index < self.num_layers - self.dense_last
@@ -406,10 +419,7 @@ class DiT(nn.Module):
     ) -> tuple[torch.Tensor, BlockInputs]:
         """Latents -> patch tokens (B, S, D), and what every block sees beside them."""
         b, _, t, h, w = x.shape
-        p = self.config.patch_size
-        if h % p or w % p:
-            raise ValueError(f"latent size {h}x{w} is not divisible by the patch size {p}")
-        grid = (t, h // p, w // p)
+        grid = self.config.token_grid(t, h, w)
         text_states, text_mask = self._check_text(text_states, text_mask, b)
         timestep = torch.as_tensor(timestep, device=x.device).reshape(-1)
         if timestep.numel() not in (1, b):

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ffasora.models.vae_shapes import check_frames
+
 SAMPLERS = ("canonical", "clinical", "index_linear")
 G21_EARLY = (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 11.0, 15.0, 20.0)
 G21_LATE = (45.0, 60.0, 90.0, 120.0, 180.0, 240.0, 300.0, 450.0, 600.0)
@@ -31,11 +33,6 @@ class Schedule:
     times: np.ndarray
     out_times: np.ndarray
     blend: np.ndarray | None = None
-
-
-def check_frames(frames: int) -> None:
-    if frames < 1 or (frames - 1) % 4:
-        raise ValueError(f"frames = {frames}: expected 1 + 4k (e.g. 5, 9, 17, 21)")
 
 
 def g21(arm_retina_s: float) -> np.ndarray:
@@ -80,7 +77,7 @@ def _strictly_increasing(t: np.ndarray, eps: float = 0.1) -> np.ndarray:
 
 def make_schedule(sampler: str, rng: np.random.Generator, arm_retina_s: float, n: int) -> Schedule:
     """The render times of one case for sampler ``sampler`` and output length n (1 + 4k)."""
-    check_frames(n)
+    check_frames(n, "a simulated case")
     if sampler == "canonical":
         t = canonical(arm_retina_s, n)
         return Schedule(t, t)

@@ -189,8 +189,7 @@ class DiTTask(Task):
         ) -> torch.Tensor:
             return model(x, t, cond[0], cond[1])
 
-        p = cfg.model.patch_size
-        tokens = x0.shape[2] * (x0.shape[3] // p) * (x0.shape[4] // p)
+        tokens = cfg.model.num_tokens(*x0.shape[2:])
         rank, world = _rank_world()
         loss = training_loss(
             cfg.diffusion, denoiser, x0, (text, mask), num_tokens=tokens, rank=rank, world_size=world

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 from ffasora.data.dataset import FFADataset
 from ffasora.models.discriminator import PatchDiscriminator3D
 from ffasora.models.vae import WFVAE, WFVAEConfig
+from ffasora.models.vae_shapes import SPATIAL_COMPRESSION, frame_count_problem
 from ffasora.train.config import TrainConfig
 from ffasora.train.tasks import GroupSpec, Task
 from ffasora.train.vae_losses import LPIPS, VAELossWeights, discriminator_loss, generator_loss
@@ -189,10 +190,13 @@ class RandomViews(Dataset[dict[str, Any]]):
     """
 
     def __init__(self, clips: FFADataset, frames: int | None, crop: int, views: int) -> None:
-        if frames is not None and (frames < 1 or (frames - 1) % 4):
-            raise ValueError(f"data.frames = {frames} is not 1 + 4k (e.g. 5, 9, 17, 21)")
-        if crop < 0 or crop % 8:
-            raise ValueError(f"data.crop = {crop}: expected 0 (whole frames) or a multiple of 8 pixels")
+        problem = None if frames is None else frame_count_problem(frames)
+        if problem is not None:
+            raise ValueError(f"data.frames = {frames}: {problem}")
+        if crop < 0 or crop % SPATIAL_COMPRESSION:
+            raise ValueError(
+                f"data.crop = {crop}: expected 0 (whole frames) or a multiple of {SPATIAL_COMPRESSION} pixels"
+            )
         if views < 1:
             raise ValueError(f"data.views = {views}: expected at least 1")
         self.clips, self.frames, self.crop, self.views = clips, frames, crop, views
