@@ -12,9 +12,10 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from ffasora.config import load_config
-from ffasora.models.dit import DiT, DiTConfig, config_from_official, official_to_ours, ours_to_official
+from ffasora.models.dit import DiT, DiTConfig
 from ffasora.models.dit_blocks import AttentionContext, SelfAttention, skiparse_merge, skiparse_split
 from ffasora.models.dit_cost import count_flops, count_params
+from ffasora.models.official import KEY_TABLE, config_from_official, official_to_ours, ours_to_official
 from ffasora.models.rope import rope_tables
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +67,18 @@ def test_official_config_and_keys_map_one_to_one() -> None:
     model_keys = set(DiT(cfg).state_dict())
     assert set(ours) == model_keys
     assert set(ours_to_official(ours)) == set(official)
+
+
+def test_one_key_table_gives_both_directions() -> None:
+    """Every row renames both ways (with a block index where it has one), and nothing is renamed twice."""
+    for official, ours in KEY_TABLE:
+        for suffix in ("weight", "bias") if official.endswith(".") else ("",):
+            a, b = (name.replace("{i}", "17") + suffix for name in (official, ours))
+            assert official_to_ours({a: torch.zeros(1)}).keys() == {b}
+            assert ours_to_official({b: torch.zeros(1)}).keys() == {a}
+    assert official_to_ours({"proj_out.weight": torch.zeros(1)}).keys() == {"proj_out.weight"}
+    # a whole-key row does not rename longer keys that merely start with it
+    assert ours_to_official({"final_modulation_extra": torch.zeros(1)}).keys() == {"final_modulation_extra"}
 
 
 def test_official_2b_preset_matches_the_reference_state_dict() -> None:
@@ -287,6 +300,7 @@ def test_official_folder_round_trip_is_exact(tmp_path: Path) -> None:
     ours = json.loads((tmp_path / "official" / "config.json").read_text())
     assert config_from_official(ours) == config_from_official(raw)
     assert {k: ours[k] for k in ours if k in raw} == {k: raw[k] for k in ours if k in raw}
+    assert not list((tmp_path / "official").glob("*.tmp"))  # written through the atomic folder writer
 
 
 def test_official_layout_refuses_configs_upstream_cannot_express(tmp_path: Path) -> None:

@@ -10,301 +10,42 @@ official v1.3 recipe it is a v-prediction. Blocks live in :mod:`ffasora.models.d
 Timesteps are raw DDPM indices in [0, 1000) (the sinusoid sees the value as is); continuous-time callers
 scale theirs to that range.
 
-Loading official weights
-------------------------
-``DiT.save_official`` writes the official diffusers layout back (``config_to_official``).
-``DiT.from_pretrained`` reads our folders (``config.json`` = :class:`DiTConfig`, ``model.safetensors``) and
-the official ones: a diffusers folder of ``OpenSoraT2V_v1_3`` or ``config.json`` + ``.ckpt``. Official config
-keys map to :class:`DiTConfig` as follows (anything else is rejected):
-
-=====================================  ======================================================================
-official ``config.json``               ``DiTConfig``
-=====================================  ======================================================================
-num_attention_heads                    num_heads
-attention_head_dim                     head_dim (multiple of 6 for RoPE-3D)
-in_channels / out_channels (null=in)   in_channels / out_channels
-num_layers                             num_layers
-caption_channels                       text_dim
-cross_attention_dim                    must equal num_heads * head_dim (caption projection output)
-patch_size / patch_size_t              patch_size / must be 1 (v1.3 embeds patches per frame)
-activation_fn                          must be "gelu-approximate"
-attention_bias                         attention_bias
-norm_eps / norm_elementwise_affine     norm_eps / must be false
-interpolation_scale_t, _h, _w          rope_scale (t, h, w)
-sparse1d, sparse_n                     sparse_n (1 when sparse1d is false); dense_first = 2,
-                                       dense_last = max(0, num_layers - 30) (upstream: sparse iff 1 < i < 30)
-dropout                                must be 0
-only_cross_attention, double_self_     must be false
-attention
-upcast_attention, sample_size_*,       ignored (no effect on the computation)
-_class_name, _diffusers_version, ...
-=====================================  ======================================================================
-
-State-dict keys map one to one (``{i}`` = block index); see ``OFFICIAL_KEY_MAP``:
-
-=====================================================  ==================================
-official                                               ours
-=====================================================  ==================================
-pos_embed.proj.*                                       patch_embed.*
-caption_projection.linear_1.* / linear_2.*             text_proj.0.* / text_proj.2.*
-adaln_single.emb.timestep_embedder.linear_1.* / _2.*   time_embed.0.* / time_embed.2.*
-adaln_single.linear.*                                  time_modulation.*
-scale_shift_table                                      final_modulation
-proj_out.*                                             proj_out.*
-transformer_blocks.{i}.scale_shift_table               blocks.{i}.modulation
-transformer_blocks.{i}.attn1.to_{q,k,v}.*              blocks.{i}.self_attn.{q,k,v}.*
-transformer_blocks.{i}.attn1.to_out.0.*                blocks.{i}.self_attn.out.*
-transformer_blocks.{i}.attn2.*  (same pattern)         blocks.{i}.cross_attn.*
-transformer_blocks.{i}.ff.net.0.proj.* / ff.net.2.*    blocks.{i}.mlp.fc1.* / mlp.fc2.*
-=====================================================  ==================================
+Official ``OpenSoraT2V_v1_3`` folders (diffusers, or ``config.json`` + ``.ckpt``) load through
+:mod:`ffasora.models.official` (config translation and the key table); ``DiT.save_official`` writes one.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ffasora.models.dit_blocks import MASKED, AttentionContext, CrossAttention, DiTBlock
+from ffasora.models.dit_config import DiTConfig
+from ffasora.models.official import (
+    config_from_official,
+    is_official_config,
+    is_official_state_dict,
+    official_to_ours,
+    save_official,
+)
 from ffasora.models.pretrained import build_and_load, read_config, read_state_dict, save_model_folder
 from ffasora.models.rope import rope_tables
 
-OFFICIAL_WEIGHTS = "diffusion_pytorch_model.safetensors"
 TIME_FREQ_DIM = 256  # sinusoid width of the timestep embedding (PixArt-alpha / diffusers default)
-
-
-@dataclass(frozen=True)
-class DiTConfig:
-    """Everything that fixes the DiT's weights. Defaults: the official OpenSoraT2V_v1_3-2B/122 (2.77 B)."""
-
-    in_channels: int = 8
-    out_channels: int = 8
-    num_layers: int = 32
-    num_heads: int = 24
-    head_dim: int = 96
-    text_dim: int = 4096  # width of the text encoder's token states (mT5-XXL: 4096, MiniLM: 384)
-    patch_size: int = 2
-    mlp_ratio: int = 4
-    attention_bias: bool = True
-    norm_eps: float = 1e-6
-    rope_base: float = 10000.0
-    rope_scale: tuple[float, float, float] = (1.0, 1.0, 1.0)  # position divisors along (t, h, w)
-    sparse_n: int = 4  # Skiparse k; 1 = full attention in every block
-    dense_first: int = 2  # the first blocks that keep full attention
-    dense_last: int = 2  # the last blocks that keep full attention
-
-    def __post_init__(self) -> None:
-        if self.head_dim % 6:
-            raise ValueError(f"DiTConfig.head_dim={self.head_dim}: RoPE-3D needs a multiple of 6")
-        positive = (
-            "in_channels",
-            "out_channels",
-            "num_layers",
-            "num_heads",
-            "patch_size",
-            "sparse_n",
-            "mlp_ratio",
-        )
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"DiTConfig.{name}={getattr(self, name)}: expected a positive integer")
-        if self.dense_first < 0 or self.dense_last < 0:
-            raise ValueError(
-                f"DiTConfig dense_first/dense_last = {self.dense_first}/{self.dense_last}: expected >= 0"
-            )
-        if len(self.rope_scale) != 3:
-            raise ValueError(f"DiTConfig.rope_scale={self.rope_scale}: expected three numbers (t, h, w)")
-        # JSON/TOML give lists; keep a hashable, comparable tuple of floats
-        object.__setattr__(self, "rope_scale", tuple(float(v) for v in self.rope_scale))
-
-    @property
-    def hidden_size(self) -> int:
-        return self.num_heads * self.head_dim
-
-    def token_grid(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
-        """The ``(t, h / p, w / p)`` patch-token grid of a ``(t, h, w)`` latent; ``ValueError`` unless the
-        patch size divides ``h`` and ``w``."""
-        p = self.patch_size
-        if height % p or width % p:
-            raise ValueError(f"latent size {height}x{width} is not divisible by the patch size {p}")
-        return frames, height // p, width // p
-
-    def num_tokens(self, frames: int, height: int, width: int) -> int:
-        """Video tokens the DiT sees for a ``(t, h, w)`` latent (what the flow shift depends on)."""
-        t, gh, gw = self.token_grid(frames, height, width)
-        return t * gh * gw
-
-    def is_sparse(self, index: int) -> bool:
-        """Whether block ``index`` uses Skiparse attention."""
-        return self.sparse_n > 1 and self.dense_first <= index < self.num_layers - self.dense_last
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config") -> DiTConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"{source}: unknown DiT config key(s) {unknown}; known: {sorted(names)}")
-        return cls(**data)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["rope_scale"] = list(self.rope_scale)
-        return data
-
-
-def config_from_official(raw: dict[str, Any], source: str = "config.json") -> DiTConfig:
-    """Map an ``OpenSoraT2V_v1_3`` diffusers config to :class:`DiTConfig` (table in the module docstring)."""
-    known = {
-        "num_attention_heads", "attention_head_dim", "in_channels", "out_channels", "num_layers",
-        "caption_channels", "cross_attention_dim", "patch_size", "patch_size_t", "activation_fn",
-        "attention_bias", "norm_eps", "norm_elementwise_affine", "interpolation_scale_t",
-        "interpolation_scale_h", "interpolation_scale_w", "sparse1d", "sparse_n", "dropout",
-        "only_cross_attention", "double_self_attention", "upcast_attention", "sample_size_h",
-        "sample_size_w", "sample_size_t",
-    }  # fmt: skip
-    unknown = sorted(k for k in raw if k not in known and not k.startswith("_"))
-    if unknown:
-        raise ValueError(f"{source}: unsupported OpenSoraT2V_v1_3 config key(s) {unknown}")
-    heads, head_dim = int(raw["num_attention_heads"]), int(raw["attention_head_dim"])
-    requirements = {
-        "cross_attention_dim": (raw.get("cross_attention_dim", heads * head_dim), heads * head_dim),
-        "patch_size_t": (raw.get("patch_size_t", 1), 1),
-        "activation_fn": (raw.get("activation_fn"), "gelu-approximate"),
-        "norm_elementwise_affine": (raw.get("norm_elementwise_affine", False), False),
-        "dropout": (float(raw.get("dropout", 0.0)), 0.0),
-        "only_cross_attention": (raw.get("only_cross_attention", False), False),
-        "double_self_attention": (raw.get("double_self_attention", False), False),
-    }
-    for key, (value, expected) in requirements.items():
-        if value != expected:
-            raise ValueError(f"{source}: {key}={value!r} is not supported; expected {expected!r}")
-    in_channels = int(raw["in_channels"])
-    num_layers = int(raw["num_layers"])
-    return DiTConfig(
-        in_channels=in_channels,
-        out_channels=int(raw.get("out_channels") or in_channels),
-        num_layers=num_layers,
-        num_heads=heads,
-        head_dim=head_dim,
-        text_dim=int(raw["caption_channels"]),
-        patch_size=int(raw["patch_size"]),
-        attention_bias=bool(raw.get("attention_bias", True)),
-        norm_eps=float(raw.get("norm_eps", 1e-6)),
-        rope_scale=tuple(float(raw.get(f"interpolation_scale_{a}", 1.0)) for a in "thw"),  # type: ignore[arg-type]
-        sparse_n=int(raw.get("sparse_n", 1)) if raw.get("sparse1d", False) else 1,
-        dense_first=2,
-        dense_last=max(0, num_layers - 30),
-    )
 
 
 def read_dit_config(path: str | Path) -> DiTConfig:
     """The :class:`DiTConfig` of a model folder, ours or official, from its ``config.json`` alone (no weights)."""
     raw = read_config(path)
-    if raw.get("_class_name") == "OpenSoraT2V_v1_3" or "num_attention_heads" in raw:
+    if is_official_config(raw):
         return config_from_official(raw, f"{path}/config.json")
     return DiTConfig.from_dict(raw, f"{path}/config.json")
-
-
-def config_to_official(cfg: DiTConfig) -> dict[str, Any]:
-    """The ``OpenSoraT2V_v1_3`` config of ``cfg``; ``ValueError`` if upstream cannot express it.
-
-    Upstream fixes the Skiparse layout (blocks 2..29 sparse) and always ends with a 1e-6 LayerNorm.
-    """
-    if cfg.sparse_n > 1 and (cfg.dense_first, cfg.dense_last) != (2, max(0, cfg.num_layers - 30)):
-        raise ValueError(
-            f"dense_first={cfg.dense_first}, dense_last={cfg.dense_last}: the official model makes blocks "
-            f"2..29 sparse, i.e. dense_first=2, dense_last={max(0, cfg.num_layers - 30)}"
-        )
-    if cfg.mlp_ratio != 4 or cfg.rope_base != 10000.0:
-        raise ValueError(f"mlp_ratio={cfg.mlp_ratio}, rope_base={cfg.rope_base}: upstream fixes 4 and 10000")
-    return {
-        "_class_name": "OpenSoraT2V_v1_3",
-        "num_attention_heads": cfg.num_heads,
-        "attention_head_dim": cfg.head_dim,
-        "in_channels": cfg.in_channels,
-        "out_channels": cfg.out_channels,
-        "num_layers": cfg.num_layers,
-        "dropout": 0.0,
-        "cross_attention_dim": cfg.hidden_size,
-        "attention_bias": cfg.attention_bias,
-        "patch_size": cfg.patch_size,
-        "patch_size_t": 1,
-        "activation_fn": "gelu-approximate",
-        "only_cross_attention": False,
-        "double_self_attention": False,
-        "upcast_attention": False,
-        "norm_elementwise_affine": False,
-        "norm_eps": cfg.norm_eps,
-        "caption_channels": cfg.text_dim,
-        "interpolation_scale_t": cfg.rope_scale[0],
-        "interpolation_scale_h": cfg.rope_scale[1],
-        "interpolation_scale_w": cfg.rope_scale[2],
-        "sparse1d": cfg.sparse_n > 1,
-        "sparse_n": cfg.sparse_n,  # 1 keeps upstream's per-block mask lookup working for dense models
-    }
-
-
-# (official pattern, our replacement), tried in order; the inverse table serves export.
-OFFICIAL_KEY_MAP: tuple[tuple[str, str], ...] = (
-    (r"^pos_embed\.proj\.", "patch_embed."),
-    (r"^caption_projection\.linear_1\.", "text_proj.0."),
-    (r"^caption_projection\.linear_2\.", "text_proj.2."),
-    (r"^adaln_single\.emb\.timestep_embedder\.linear_1\.", "time_embed.0."),
-    (r"^adaln_single\.emb\.timestep_embedder\.linear_2\.", "time_embed.2."),
-    (r"^adaln_single\.linear\.", "time_modulation."),
-    (r"^scale_shift_table$", "final_modulation"),
-    (r"^transformer_blocks\.(\d+)\.scale_shift_table$", r"blocks.\1.modulation"),
-    (r"^transformer_blocks\.(\d+)\.attn1\.to_([qkv])\.", r"blocks.\1.self_attn.\2."),
-    (r"^transformer_blocks\.(\d+)\.attn1\.to_out\.0\.", r"blocks.\1.self_attn.out."),
-    (r"^transformer_blocks\.(\d+)\.attn2\.to_([qkv])\.", r"blocks.\1.cross_attn.\2."),
-    (r"^transformer_blocks\.(\d+)\.attn2\.to_out\.0\.", r"blocks.\1.cross_attn.out."),
-    (r"^transformer_blocks\.(\d+)\.ff\.net\.0\.proj\.", r"blocks.\1.mlp.fc1."),
-    (r"^transformer_blocks\.(\d+)\.ff\.net\.2\.", r"blocks.\1.mlp.fc2."),
-)
-_OURS_TO_OFFICIAL: tuple[tuple[str, str], ...] = (
-    (r"^patch_embed\.", "pos_embed.proj."),
-    (r"^text_proj\.0\.", "caption_projection.linear_1."),
-    (r"^text_proj\.2\.", "caption_projection.linear_2."),
-    (r"^time_embed\.0\.", "adaln_single.emb.timestep_embedder.linear_1."),
-    (r"^time_embed\.2\.", "adaln_single.emb.timestep_embedder.linear_2."),
-    (r"^time_modulation\.", "adaln_single.linear."),
-    (r"^final_modulation$", "scale_shift_table"),
-    (r"^blocks\.(\d+)\.modulation$", r"transformer_blocks.\1.scale_shift_table"),
-    (r"^blocks\.(\d+)\.self_attn\.([qkv])\.", r"transformer_blocks.\1.attn1.to_\2."),
-    (r"^blocks\.(\d+)\.self_attn\.out\.", r"transformer_blocks.\1.attn1.to_out.0."),
-    (r"^blocks\.(\d+)\.cross_attn\.([qkv])\.", r"transformer_blocks.\1.attn2.to_\2."),
-    (r"^blocks\.(\d+)\.cross_attn\.out\.", r"transformer_blocks.\1.attn2.to_out.0."),
-    (r"^blocks\.(\d+)\.mlp\.fc1\.", r"transformer_blocks.\1.ff.net.0.proj."),
-    (r"^blocks\.(\d+)\.mlp\.fc2\.", r"transformer_blocks.\1.ff.net.2."),
-)
-
-
-def _rename(key: str, table: tuple[tuple[str, str], ...]) -> str:
-    for pattern, replacement in table:
-        new, count = re.subn(pattern, replacement, key)
-        if count:
-            return new
-    return key  # left as is: the strict loader then names it as unexpected
-
-
-def official_to_ours(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename an ``OpenSoraT2V_v1_3`` state dict to our keys (unknown keys pass through unchanged)."""
-    return {_rename(k, OFFICIAL_KEY_MAP): v for k, v in state_dict.items()}
-
-
-def ours_to_official(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename our state dict to the official diffusers keys."""
-    return {_rename(k, _OURS_TO_OFFICIAL): v for k, v in state_dict.items()}
 
 
 def timestep_sinusoid(t: torch.Tensor, dim: int = TIME_FREQ_DIM, max_period: float = 10000.0) -> torch.Tensor:
@@ -496,7 +237,7 @@ class DiT(nn.Module):
         """Load our folder or an official ``OpenSoraT2V_v1_3`` folder (diffusers or ``.ckpt``), strictly."""
         config = read_dit_config(path)
         state_dict = read_state_dict(path)
-        if any(k.startswith(("transformer_blocks.", "adaln_single.")) for k in state_dict):
+        if is_official_state_dict(state_dict):
             state_dict = official_to_ours(state_dict)
         return build_and_load(lambda: cls(config), state_dict, source=str(path), dtype=dtype)
 
@@ -505,14 +246,5 @@ class DiT(nn.Module):
         return save_model_folder(self, self.config.to_dict(), path, dtype=dtype)
 
     def save_official(self, path: str | Path, dtype: torch.dtype | None = None) -> Path:
-        """Write an ``OpenSoraT2V_v1_3`` diffusers folder (for the upstream tools); see :func:`config_to_official`."""
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        config = config_to_official(self.config)
-        tensors = {}
-        for key, value in ours_to_official(dict(self.state_dict())).items():
-            value = value.detach().cpu()
-            tensors[key] = (value.to(dtype) if dtype is not None else value).contiguous()
-        save_file(tensors, str(folder / OFFICIAL_WEIGHTS))
-        (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        return folder
+        """Write an ``OpenSoraT2V_v1_3`` diffusers folder (for the upstream tools): :func:`save_official`."""
+        return save_official(self, self.config, path, dtype=dtype)

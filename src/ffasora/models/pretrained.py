@@ -219,17 +219,29 @@ def save_model_folder(
     dtype: torch.dtype | None = None,
 ) -> Path:
     """Write ``config.json`` + ``model.safetensors`` (optionally cast to ``dtype``), atomically per file."""
+    return write_model_folder(path, config, model.state_dict(), WEIGHTS_NAME, dtype=dtype)
+
+
+def write_model_folder(
+    path: str | Path,
+    config: Mapping[str, Any],
+    state_dict: Mapping[str, torch.Tensor],
+    weights_name: str,
+    dtype: torch.dtype | None = None,
+) -> Path:
+    """Write ``config.json`` + ``weights_name`` (safetensors; floats cast to ``dtype`` if given), each file
+    through a temporary name and a rename, so a reader never sees half a file."""
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {}
-    for key, value in model.state_dict().items():
+    for key, value in state_dict.items():
         value = value.detach().cpu()
         if dtype is not None and value.is_floating_point():
             value = value.to(dtype)
         tensors[key] = value.contiguous()
-    tmp_weights = folder / (WEIGHTS_NAME + ".tmp")
+    tmp_weights = folder / (weights_name + ".tmp")
     save_file(tensors, str(tmp_weights), metadata={"format": "pt"})
-    tmp_weights.replace(folder / WEIGHTS_NAME)
+    tmp_weights.replace(folder / weights_name)
     tmp_config = folder / (CONFIG_NAME + ".tmp")
     tmp_config.write_text(json.dumps(dict(config), indent=2) + "\n")
     tmp_config.replace(folder / CONFIG_NAME)
