@@ -19,8 +19,8 @@ def stage_split(size: int, seed: int) -> dict[str, float]:
     """Seconds per pipeline stage of one case (same code path as ``simulate_case``)."""
     import numpy as np
 
-    from ffasora.simulate import _prepare
     from ffasora.simulate.acquisition import acquire, sample_camera
+    from ffasora.simulate.case import _prepare
     from ffasora.simulate.render import render
     from ffasora.simulate.sampling import make_schedule
 

@@ -18,7 +18,7 @@ ALLOWED: dict[str, set[str]] = {
     "models": set(),
     "runtime": {"models"},
     "diffusion": set(),
-    "train": {"models", "diffusion", "data", "io", "config", "findings"},
+    "train": {"models", "diffusion", "data", "io", "config", "findings", "pipeline"},
     "pipeline": {"models", "runtime", "diffusion", "findings", "io"},
     "evaluate": {"findings", "data", "pipeline", "simulate", "io", "models"},
     "review": {"io"},

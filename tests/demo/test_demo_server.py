@@ -13,8 +13,6 @@ import ffasora.findings
 from ffasora.demo.server import clock, create_app, frame_times
 from ffasora.pipeline import FFASoraPipeline
 
-HAS_PARSER = hasattr(ffasora.findings, "parse_report")
-
 
 @pytest.fixture(scope="module")
 def client(pipeline_dir: Path, tmp_path_factory: pytest.TempPathFactory):
@@ -46,14 +44,11 @@ def test_page_lists_the_examples(client: TestClient) -> None:
 def test_findings_of_an_example(client: TestClient) -> None:
     csc = client.get("/api/examples").json()[0]
     data = client.post("/api/findings", json={"report": csc["report"]}).json()
-    if HAS_PARSER:
-        assert data["available"] and not data.get("error")
-        assert "CSC_LEAK" in [f["code"] for f in data["present"]]
-        assert "NVD" in [f["code"] for f in data["absent"]] and data["arm_retina_s"] == 11.0
-        leak = next(f for f in data["present"] if f["code"] == "CSC_LEAK")
-        assert leak["en"] == ffasora.findings.FINDING_CODES["CSC_LEAK"].en and leak["zh"]
-    else:
-        assert data == {"available": False, "error": "the report parser is not part of this build"}
+    assert not data.get("error")
+    assert "CSC_LEAK" in [f["code"] for f in data["present"]]
+    assert "NVD" in [f["code"] for f in data["absent"]] and data["arm_retina_s"] == 11.0
+    leak = next(f for f in data["present"] if f["code"] == "CSC_LEAK")
+    assert leak["en"] == ffasora.findings.FINDING_CODES["CSC_LEAK"].en and leak["zh"]
     assert client.post("/api/findings", json={"report": "  "}).status_code == 400
 
 

@@ -142,7 +142,7 @@ def _train_config(cache: Path, steps: int, lr: float, ema: float) -> DiTTaskConf
 
 
 def _train_export_assemble(cache: Path, out: Path, steps: int, lr: float, ema: float) -> Path:
-    from ffasora.cli.latents_commands import assemble_pipeline
+    from ffasora.train.assemble import assemble_pipeline
     from ffasora.train.engine import Trainer
     from ffasora.train.export import export_run
 

@@ -1,4 +1,4 @@
-"""The ``ffasora`` command line: one Typer app, one module per command group.
+"""The ``ffasora`` command line: one Typer app (:mod:`.app`), one module per command group.
 
 Each module exposes ``register(app)``; commands parse arguments, build a config and call the library.
 Heavy imports (torch, models) happen inside the commands so that ``ffasora --help`` stays instant. Errors
@@ -6,73 +6,6 @@ are handled once, by the root group (:mod:`ffasora.cli.errors`): bad input is on
 non-zero exit; a traceback means a bug.
 """
 
-from __future__ import annotations
+from ffasora.cli.app import app, main
 
-import logging
-
-import typer
-
-from ffasora import __version__
-from ffasora.cli import (
-    data_commands,
-    demo_commands,
-    distill_commands,
-    evaluate_commands,
-    generate_commands,
-    latents_commands,
-    prepare_commands,
-    review_commands,
-    train_commands,
-    vae_commands,
-)
-from ffasora.cli.errors import CommandGroup
-
-app = typer.Typer(
-    name="ffasora",
-    cls=CommandGroup,
-    help="FFA report -> dynamic FFA video: simulate, prepare, train, generate, evaluate, review.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"ffasora {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Show the version."
-    ),
-) -> None:
-    from rich.logging import RichHandler
-
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(show_path=False, rich_tracebacks=False)],
-    )
-
-
-for _module in (
-    data_commands,
-    prepare_commands,
-    train_commands,
-    vae_commands,
-    latents_commands,
-    generate_commands,
-    distill_commands,
-    evaluate_commands,
-    review_commands,
-    demo_commands,
-):
-    _module.register(app)
-
-
-def main() -> None:
-    app()
+__all__ = ["app", "main"]

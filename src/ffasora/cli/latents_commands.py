@@ -3,7 +3,6 @@ DiT + text encoder -> a pipeline folder that ``ffasora generate`` and the demo l
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import typer
 
 from ffasora.cli.errors import UserError, check_output_path, refuse_overwrite
-from ffasora.models.vae_shapes import SPATIAL_COMPRESSION, TEMPORAL_COMPRESSION
+from ffasora.models.vae_shapes import TEMPORAL_COMPRESSION
 
 log = logging.getLogger("ffasora.latents")
 
@@ -171,59 +170,10 @@ def assemble(
     """Write a pipeline folder from a VAE, a DiT and a text encoder, reading defaults from the DiT's training."""
     from ffasora.models.pretrained import read_config
     from ffasora.pipeline import INDEX_NAME
+    from ffasora.train.assemble import assemble_pipeline
 
     read_config(dit)
     check_output_path(out, "--out", folder=True)
     refuse_overwrite([out / INDEX_NAME], overwrite)
     path = assemble_pipeline(dit, out, vae, text_encoder, frames, height, width, steps, guidance)
     typer.echo(f"wrote {path}")
-
-
-def assemble_pipeline(
-    dit: Path,
-    out: Path,
-    vae: Path | None = None,
-    text_encoder: str | None = None,
-    frames: int = 21,
-    height: int | None = None,
-    width: int | None = None,
-    steps: int | None = None,
-    guidance: float | None = None,
-) -> Path:
-    """The work of ``ffasora pipeline assemble`` (a function so tests and the demo can call it)."""
-    import dataclasses
-
-    from ffasora.diffusion import DiffusionConfig
-    from ffasora.models.dit import DiT
-    from ffasora.models.vae import WFVAE
-    from ffasora.pipeline import FFASoraPipeline, PipelineConfig, TextEncoderSpec
-
-    source_file = dit / "training_source.json"
-    source = json.loads(source_file.read_text()) if source_file.is_file() else {}
-    vae_path = vae or (Path(source["vae"]["path"]) if source.get("vae", {}).get("path") else None)
-    if vae_path is None:
-        raise ValueError(f"{dit}: no training_source.json naming the VAE; pass --vae")
-    if text_encoder is not None:
-        spec = (
-            TextEncoderSpec("default")
-            if text_encoder == "default"
-            else TextEncoderSpec("hf", str(Path(text_encoder).resolve()))
-        )
-    else:
-        spec = TextEncoderSpec(**(source.get("text_encoder", {}).get("spec") or {"type": "default"}))
-    diffusion = DiffusionConfig(**source.get("diffusion", {}))
-    diffusion = dataclasses.replace(
-        diffusion,
-        steps=diffusion.steps if steps is None else steps,
-        guidance=diffusion.guidance if guidance is None else guidance,
-    )
-    shape = source.get("latent_shape") or [0, 0, 64, 64]
-    config = PipelineConfig(
-        diffusion=diffusion,
-        text_encoder=spec,
-        num_frames=frames,
-        height=height or int(shape[2]) * SPATIAL_COMPRESSION,
-        width=width or int(shape[3]) * SPATIAL_COMPRESSION,
-    )
-    pipe = FFASoraPipeline(WFVAE.from_pretrained(vae_path), DiT.from_pretrained(dit), spec.build(out), config)
-    return pipe.save_pretrained(out)

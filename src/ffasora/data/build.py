@@ -26,6 +26,7 @@ from ffasora.data.format import (
     write_video_files,
 )
 from ffasora.findings import Findings
+from ffasora.findings.compact import to_compact
 from ffasora.models.vae_shapes import frame_count_problem
 
 BILATERAL = frozenset({"DR", "DME", "uveitis", "dryAMD", "normal"})
@@ -177,7 +178,7 @@ def simulate_patient(
 ) -> list[VideoRecord]:
     """Simulate and write one patient's eyes; returns their manifest records (not yet appended)."""
     if simulate_fn is None:
-        from ffasora.simulate import simulate_case  # type: ignore[attr-defined,unused-ignore]
+        from ffasora.simulate import simulate_case
 
         simulate_fn = simulate_case
     records: list[VideoRecord] = []
@@ -226,7 +227,7 @@ def clean_twin(root: str | Path, video_id: str, simulate_fn: SimulateFn | None =
     from ffasora.data.format import read_info, read_manifest
 
     if simulate_fn is None:
-        from ffasora.simulate import simulate_case  # type: ignore[attr-defined,unused-ignore]
+        from ffasora.simulate import simulate_case
 
         simulate_fn = simulate_case
     info = read_info(root)
@@ -282,10 +283,6 @@ def case_record(plan: CasePlan, case: SimulatedCaseLike, cfg: SimulateConfig) ->
     )
 
 
-def compact_findings(findings: Findings) -> str | None:
-    """The compact code string of ``ffasora.findings`` (None while that module is not available)."""
-    try:
-        from ffasora.findings.compact import to_compact  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
+def compact_findings(findings: Findings) -> str:
+    """The compact code string of ``findings`` (``ffasora.findings.compact``)."""
     return str(to_compact(findings))

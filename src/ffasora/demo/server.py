@@ -67,25 +67,20 @@ _HEADERS = {
 
 def parse_findings(report: str) -> dict[str, Any]:
     """The report parser's reading of ``report`` as JSON-ready data: present signs (code, English and Chinese
-    names, location, phase), negatives, diagnoses, arm-to-retina time. ``available`` is False when this build
-    has no parser; ``error`` holds the parser's complaint about a report it cannot read."""
-    from ffasora.findings import DIAGNOSIS_CODES, FINDING_CODES
+    names, location, phase), negatives, diagnoses, arm-to-retina time; ``error`` holds the parser's
+    complaint about a report it cannot read."""
+    from ffasora.findings import DIAGNOSIS_CODES, FINDING_CODES, parse_report
 
-    try:
-        from ffasora.findings import parse_report
-    except ImportError:
-        return {"available": False, "error": "the report parser is not part of this build"}
     try:
         findings = parse_report(report)
     except ValueError as err:
-        return {"available": True, "error": str(err)}
+        return {"error": str(err)}
 
     def names(code: str, table: Any) -> dict[str, str]:
         entry = table.get(code)
         return {"code": code, "en": entry.en if entry else code, "zh": entry.zh if entry else ""}
 
     return {
-        "available": True,
         "eye": findings.eye,
         "present": [
             names(f.code, FINDING_CODES)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ffasora.findings import Finding, Findings, write_report
 from ffasora.findings.ontology import FINDING_CODES
 
 
@@ -39,15 +40,9 @@ def vqa_style_scores(
 
 
 def report_from_codes(codes: Sequence[str], eye: str = "OD") -> str:
-    """A report stating ``codes``: ``ffasora.findings.write_report`` when available, else the canonical names."""
-    try:
-        from ffasora.findings import Finding, Findings, write_report  # type: ignore[attr-defined,unused-ignore]
-
-        findings = Findings(eye=eye, present=tuple(Finding(c) for c in codes if c in FINDING_CODES))
-        return str(write_report(findings))
-    except ImportError:
-        names = [FINDING_CODES[c].en for c in codes if c in FINDING_CODES]
-        return (f"{eye}: " + "; ".join(names) + ".") if names else f"{eye}: no abnormal fluorescence."
+    """A report stating ``codes`` (unknown codes left out), written by ``ffasora.findings.write_report``."""
+    findings = Findings(eye=eye, present=tuple(Finding(c) for c in codes if c in FINDING_CODES))
+    return str(write_report(findings))
 
 
 # ------------------------------------------------------------------------------------------- BERTScore

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from ffasora.data.dataset import temporal_indices
 from ffasora.data.format import INFO, MANIFEST, VideoRecord, load_video, read_manifest, video_path
+from ffasora.findings import parse_report
 
 Progress = Callable[[int, int], None]
 
@@ -167,12 +168,8 @@ def fill_labels(
             item.codes, item.negated = parse(item.report)
 
 
-def report_parser() -> Callable[[str], tuple[list[str], list[str]]] | None:
-    """``ffasora.findings.parse_report`` as (codes, negated), or None while that parser is not available."""
-    try:
-        from ffasora.findings import parse_report  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
+def report_parser() -> Callable[[str], tuple[list[str], list[str]]]:
+    """``ffasora.findings.parse_report`` as (codes, negated)."""
 
     def parse(text: str) -> tuple[list[str], list[str]]:
         findings = parse_report(text)

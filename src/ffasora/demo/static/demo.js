@@ -43,8 +43,8 @@ function findingItem(f) {
 function renderFindings(data) {
   const body = $("findings-body");
   body.replaceChildren();
-  if (!data.available || data.error) {
-    body.appendChild(element("p", data.error || "No parser available.", "muted"));
+  if (data.error) {
+    body.appendChild(element("p", data.error, "muted"));
     return;
   }
   const groups = [
