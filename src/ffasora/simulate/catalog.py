@@ -88,10 +88,12 @@ def microaneurysms(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     w = np.clip(dots(ctx.an, pts, 0.03) * 1.6, 0, 1.6)
     leaky = ctx.rng.random(n) < 0.3
     les = Lesion("MA", "IV", w > 0.3, _cap_arrival(ctx, np.zeros(2)), attrs={"count": n})
-    les.additive.append(Additive(w, "cap", les.onset_s))
+    les.additive.append(Additive(weight=w, curve="cap", arrival_s=les.onset_s))
     if leaky.any():
         src = np.clip(dots(ctx.an, pts[leaky], 0.03), 0, 1)
-        les.leaks.append(Leak(src, ctx.t_ar + 20.0, 0.35, 0.08, 0.03, 0.002))
+        les.leaks.append(
+            Leak(source=src, onset_s=ctx.t_ar + 20.0, amp=0.35, rate=0.08, sigma0_mm=0.03, d_mm2_min=0.002)
+        )
     return les
 
 
@@ -108,9 +110,11 @@ def macroaneurysm(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     ring = ellipse(an, c, r * 3.0, r * 2.6) * (1 - sac)
     onset = ctx.t_ar + float(an.art.s[i, j]) / ctx.timing.v_art_mm_s
     les = Lesion("MACROANEURYSM", "IV", (sac + ring) > 0.4, onset)
-    les.additive.append(Additive(sac * 1.3, "art", onset))
+    les.additive.append(Additive(weight=sac * 1.3, curve="art", arrival_s=onset))
     les.block[INTRA] = 1.0 - 0.75 * ring
-    les.leaks.append(Leak(sac, onset + 5.0, 0.5, 0.05, 0.08, 0.01))
+    les.leaks.append(
+        Leak(source=sac, onset_s=onset + 5.0, amp=0.5, rate=0.05, sigma0_mm=0.08, d_mm2_min=0.01)
+    )
     return les
 
 
@@ -126,7 +130,7 @@ def irma(ctx: Ctx, p: dict[str, Any]) -> Lesion:
             start = random_points(ctx.rng, 1, 2.5, 4.5)[0]
         w = np.maximum(w, random_curve(ctx.an, ctx.rng, start, ctx.rng.uniform(0.6, 1.5), 0.5))
     les = Lesion("IRMA", "IV", w > 0.25, _cap_arrival(ctx, np.zeros(2)))
-    les.additive.append(Additive(w * 0.9, "cap", les.onset_s))
+    les.additive.append(Additive(weight=w * 0.9, curve="cap", arrival_s=les.onset_s))
     return les
 
 
@@ -154,7 +158,7 @@ def collateral(ctx: Ctx, p: dict[str, Any]) -> Lesion:
         w = np.maximum(w, random_curve(ctx.an, ctx.rng, start, ctx.rng.uniform(1.0, 2.0), 0.35))
     onset = ctx.t_ar + ctx.timing.av_passage_s + 3.0
     les = Lesion("COLLATERAL", "IV", w > 0.25, onset)
-    les.additive.append(Additive(w * 0.8, "vein", onset))
+    les.additive.append(Additive(weight=w * 0.8, curve="vein", arrival_s=onset))
     return les
 
 
@@ -162,9 +166,18 @@ def _neovascular(ctx: Ctx, code: str, c: np.ndarray, radius: float) -> Lesion:
     w = tuft(ctx.an, ctx.rng, c, radius, int(ctx.rng.integers(10, 30)))
     onset = ctx.t_ar + 0.8  # fills with the arteries (§3.1)
     les = Lesion(code, "IV", w > 0.2, onset, attrs={"extent_dd": 2 * radius / DD_MM})
-    les.additive.append(Additive(w * 1.2, "art", onset))
+    les.additive.append(Additive(weight=w * 1.2, curve="art", arrival_s=onset))
     # profuse, increasing leakage that hides the architecture late (§3.1; D 0.02-0.05 mm²/min)
-    les.leaks.append(Leak(np.clip(w, 0, 1), onset + 2.0, 1.1, 0.1, 0.05, ctx.rng.uniform(0.03, 0.06)))
+    les.leaks.append(
+        Leak(
+            source=np.clip(w, 0, 1),
+            onset_s=onset + 2.0,
+            amp=1.1,
+            rate=0.1,
+            sigma0_mm=0.05,
+            d_mm2_min=ctx.rng.uniform(0.03, 0.06),
+        )
+    )
     return les
 
 
@@ -194,8 +207,10 @@ def telangiectasia(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     w = np.maximum(w, np.clip(dots(an, bulbs, 0.06) * 1.5, 0, 1.3))
     onset = _cap_arrival(ctx, c)
     les = Lesion("TELANGIECTASIA", "IV", w > 0.25, onset)
-    les.additive.append(Additive(w, "cap", onset))
-    les.leaks.append(Leak(np.clip(w, 0, 1), onset + 4.0, 0.8, 0.06, 0.06, 0.02))
+    les.additive.append(Additive(weight=w, curve="cap", arrival_s=onset))
+    les.leaks.append(
+        Leak(source=np.clip(w, 0, 1), onset_s=onset + 4.0, amp=0.8, rate=0.06, sigma0_mm=0.06, d_mm2_min=0.02)
+    )
     ctx.state["telangiectasia_c"] = c
     return les
 
@@ -236,7 +251,7 @@ def leak_focal(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     src = np.clip(dots(ctx.an, pts, 0.05), 0, 1)
     onset = ctx.t_ar + ctx.rng.uniform(3, 10)
     les = Lesion("LEAK_FOCAL", "LK", src > 0.3, onset, attrs={"count": n})
-    les.leaks.append(Leak(src, onset, 0.9, 0.05, 0.05, 0.01))
+    les.leaks.append(Leak(source=src, onset_s=onset, amp=0.9, rate=0.05, sigma0_mm=0.05, d_mm2_min=0.01))
     return les
 
 
@@ -247,7 +262,9 @@ def leak_diffuse(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     src = field_ * np.clip(0.6 + 0.4 * band_noise(ctx.rng, an.size, ctx.px(0.15) + 0.5), 0, 1)
     onset = max(45.0, ctx.t_ar + 20.0)
     les = Lesion("LEAK_DIFFUSE", "LK", field_ > 0.3, onset)
-    les.leaks.append(Leak(src.astype(np.float32), onset, 0.6, 0.03, 0.1, 0.01))
+    les.leaks.append(
+        Leak(source=src.astype(np.float32), onset_s=onset, amp=0.6, rate=0.03, sigma0_mm=0.1, d_mm2_min=0.01)
+    )
     return les
 
 
@@ -257,14 +274,16 @@ def capillary_leak(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     src = np.clip(an.capillary * field_, 0, 1).astype(np.float32)
     onset = max(50.0, ctx.t_ar + 30.0)
     les = Lesion("CAPILLARY_LEAK", "LK", field_ > 0.5, onset)
-    les.leaks.append(Leak(src, onset, 0.45, 0.03, 0.04, 0.01))
+    les.leaks.append(Leak(source=src, onset_s=onset, amp=0.45, rate=0.03, sigma0_mm=0.04, d_mm2_min=0.01))
     return les
 
 
 def disc_leak(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     onset = ctx.t_ar + 1.0
     les = Lesion("DISC_LEAK", "LK", ctx.an.disc > 0.5, onset)
-    les.leaks.append(Leak(ctx.an.disc.copy(), onset, 0.9, 0.04, 0.1, 0.03))
+    les.leaks.append(
+        Leak(source=ctx.an.disc.copy(), onset_s=onset, amp=0.9, rate=0.04, sigma0_mm=0.1, d_mm2_min=0.03)
+    )
     return les
 
 
@@ -280,8 +299,10 @@ def vessel_wall_stain(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     cuff = ndimage.gaussian_filter(cuff, 0.6)
     onset = max(40.0, ctx.t_ar + 25.0)
     les = Lesion("VESSEL_WALL_STAIN", "ST", cuff > 0.3, onset)
-    les.additive.append(Additive(cuff * 0.5, "stain", onset, rate=0.04))
-    les.leaks.append(Leak(cuff, onset + 30.0, 0.2, 0.03, 0.05, 0.01))
+    les.additive.append(Additive(weight=cuff * 0.5, curve="stain", arrival_s=onset, rate=0.04))
+    les.leaks.append(
+        Leak(source=cuff, onset_s=onset + 30.0, amp=0.2, rate=0.03, sigma0_mm=0.05, d_mm2_min=0.01)
+    )
     return les
 
 
@@ -306,7 +327,16 @@ def cme(ctx: Ctx, p: dict[str, Any]) -> Lesion:
         np.float32
     )
     les = Lesion("CME", "PL", comp, onset)
-    les.pools.append(Pool(comp, front, 0.7, 0.03, RETINA, weight=np.clip(petals, 0, 1) * comp))
+    les.pools.append(
+        Pool(
+            compartment=comp,
+            front_s=front,
+            amp=0.7,
+            rate=0.03,
+            depth=RETINA,
+            weight=np.clip(petals, 0, 1) * comp,
+        )
+    )
     return les
 
 
@@ -340,7 +370,7 @@ def csc_leak(ctx: Ctx, p: dict[str, Any]) -> Lesion:
         region = comp & (front <= onset + 600.0)
     front = np.where(region, front, np.inf).astype(np.float32)
     les = Lesion("CSC_LEAK", "LK", region, onset, subtype=subtype)
-    les.pools.append(Pool(region, front, 1.2, 0.06, SUB))
+    les.pools.append(Pool(compartment=region, front_s=front, amp=1.2, rate=0.06, depth=SUB))
     return les
 
 
@@ -355,7 +385,7 @@ def pool_srd(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     speed = reach / np.sqrt(ctx.rng.uniform(200.0, 300.0))  # the whole detachment pools by ~5 min (§6.8 #10)
     front = np.where(comp, front_from_point(ctx.an, c, onset, 0.1, speed), np.inf).astype(np.float32)
     les = Lesion("POOL_SRD", "PL", comp, onset)
-    les.pools.append(Pool(comp, front, 0.5, 0.02, SUB))
+    les.pools.append(Pool(compartment=comp, front_s=front, amp=0.5, rate=0.02, depth=SUB))
     return les
 
 
@@ -367,7 +397,7 @@ def pool_ped(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     onset = ctx.t_ar - ctx.timing.choroid_lead_s + rng.uniform(1, 4)
     front = np.where(comp, onset + rng.uniform(10, 30), np.inf).astype(np.float32)  # whole dome at once
     les = Lesion("POOL_PED", "PL", comp, onset, attrs={"extent_dd": 2 * r / DD_MM})
-    les.pools.append(Pool(comp, front, 0.8, 0.15, SUB))
+    les.pools.append(Pool(compartment=comp, front_s=front, amp=0.8, rate=0.15, depth=SUB))
     return les
 
 
@@ -383,8 +413,10 @@ def pinpoint_leaks(ctx: Ctx, p: dict[str, Any]) -> Lesion:
         comp |= lob
         front = np.minimum(front, np.where(lob, front_from_point(an, q, onset + 60, 0.05, 0.03), np.inf))
     les = Lesion("PINPOINT_LEAKS", "LK", (src > 0.3) | comp, onset, attrs={"count": len(pts)})
-    les.leaks.append(Leak(src, onset, 0.8, 0.06, 0.04, 0.008, SUB))
-    les.pools.append(Pool(comp, front.astype(np.float32), 0.6, 0.03, SUB))
+    les.leaks.append(
+        Leak(source=src, onset_s=onset, amp=0.8, rate=0.06, sigma0_mm=0.04, d_mm2_min=0.008, depth=SUB)
+    )
+    les.pools.append(Pool(compartment=comp, front_s=front.astype(np.float32), amp=0.6, rate=0.03, depth=SUB))
     return les
 
 
@@ -405,9 +437,19 @@ def cnv_classic(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     rim = np.clip(ellipse(an, c, r * 1.35, r * 1.35) - ellipse(an, c, r, r), 0, 1)
     onset = ctx.t_ar - 0.5 * ctx.timing.choroid_lead_s  # choroidal-arterial filling (§3.1)
     les = Lesion("CNV_CLASSIC", "IV", (net > 0.2) | (ellipse(an, c, r, r) > 0.5), onset)
-    les.additive.append(Additive(net * 0.9, "chor", onset, SUB))
+    les.additive.append(Additive(weight=net * 0.9, curve="chor", arrival_s=onset, depth=SUB))
     les.block[SUB] = 1.0 - 0.6 * rim  # hypofluorescent rim of blood/pigment
-    les.leaks.append(Leak(np.clip(net, 0, 1), onset + 3.0, 1.2, 0.08, 0.06, 0.02, SUB))
+    les.leaks.append(
+        Leak(
+            source=np.clip(net, 0, 1),
+            onset_s=onset + 3.0,
+            amp=1.2,
+            rate=0.08,
+            sigma0_mm=0.06,
+            d_mm2_min=0.02,
+            depth=SUB,
+        )
+    )
     return les
 
 
@@ -420,8 +462,22 @@ def cnv_occult(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     subtype = p.get("subtype", "fibrovascular_PED" if rng.random() < 0.4 else "late_leakage")
     onset = max(60.0, ctx.t_ar + 50.0) if subtype == "fibrovascular_PED" else max(120.0, ctx.t_ar + 100.0)
     les = Lesion("CNV_OCCULT", "LK", patch, onset, subtype=subtype)
-    les.additive.append(Additive(stipple.astype(np.float32) * 0.8, "stain", onset, SUB, rate=0.04))
-    les.leaks.append(Leak(stipple.astype(np.float32), onset, 0.5, 0.03, 0.08, 0.006, SUB))
+    les.additive.append(
+        Additive(
+            weight=stipple.astype(np.float32) * 0.8, curve="stain", arrival_s=onset, depth=SUB, rate=0.04
+        )
+    )
+    les.leaks.append(
+        Leak(
+            source=stipple.astype(np.float32),
+            onset_s=onset,
+            amp=0.5,
+            rate=0.03,
+            sigma0_mm=0.08,
+            d_mm2_min=0.006,
+            depth=SUB,
+        )
+    )
     return les
 
 
@@ -434,7 +490,7 @@ def stain_scar(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     w = ndimage.gaussian_filter(scar.astype(np.float32), 0.8)
     onset = max(60.0, ctx.t_ar + 40.0)
     les = Lesion("STAIN_SCAR", "ST", scar, onset)
-    les.additive.append(Additive(w * 1.0, "stain", onset, SUB, rate=0.035))
+    les.additive.append(Additive(weight=w * 1.0, curve="stain", arrival_s=onset, depth=SUB, rate=0.035))
     les.block[SUB] = 1.0 - 0.5 * w * (band_noise(rng, an.size, 1.0) > 0.8)
     return les
 
@@ -449,7 +505,11 @@ def drusen(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     les = Lesion("DRUSEN", "WD", w > 0.3, ctx.t_ar - 1.0, subtype=None, attrs={"count": n, "soft": soft})
     les.window = w * 0.8
     if soft:  # soft / confluent drusen stain faintly late (§3.1)
-        les.additive.append(Additive(w * 0.35, "stain", max(60.0, ctx.t_ar + 40.0), SUB, rate=0.02))
+        les.additive.append(
+            Additive(
+                weight=w * 0.35, curve="stain", arrival_s=max(60.0, ctx.t_ar + 40.0), depth=SUB, rate=0.02
+            )
+        )
     return les
 
 
@@ -492,7 +552,9 @@ def laser_scars(ctx: Ctx, p: dict[str, Any]) -> Lesion:
     )
     les.block[SUB] = 1.0 - 0.7 * core  # pigmented centre
     les.window = rim
-    les.additive.append(Additive(spot * 0.4, "stain", max(60.0, ctx.t_ar + 60.0), SUB, rate=0.02))
+    les.additive.append(
+        Additive(weight=spot * 0.4, curve="stain", arrival_s=max(60.0, ctx.t_ar + 60.0), depth=SUB, rate=0.02)
+    )
     return les
 
 

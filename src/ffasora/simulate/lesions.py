@@ -34,8 +34,13 @@ SECTOR_DIRS = {
 }
 
 
-@dataclass
+# The kinetic terms of a lesion (design reference §6.3), keyword-only so that every number is named where a
+# lesion is built: "amp" is fluorescence relative to the retinal arteries' peak, "rate" the fill rate per unit
+# of the plasma-dye integral ∫Cp (1 / (fluorescence * s)), times are seconds after injection.
+@dataclass(kw_only=True)
 class Additive:
+    """Dye that follows a vascular curve (or stains tissue) where ``weight`` says."""
+
     weight: np.ndarray  # (H, W) float32
     curve: str  # a Curves table (art, cap, vein, chor) or "stain"
     arrival_s: float  # absolute time the curve starts (for "stain": onset)
@@ -43,23 +48,27 @@ class Additive:
     rate: float = 0.05  # "stain" only: fill rate on ∫Cp
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Leak:
+    """Dye leaking from ``source`` and spreading by diffusion: a Gaussian of width sqrt(sigma0² + 2 D t)."""
+
     source: np.ndarray  # (H, W) float32 0..1
-    onset_s: float
-    amp: float
-    rate: float  # amplitude fill rate on ∫Cp (1/(fluorescence*s))
-    sigma0_mm: float
-    d_mm2_min: float  # diffusion coefficient D (§6.3 table)
+    onset_s: float  # when leakage starts
+    amp: float  # peak fluorescence
+    rate: float  # amplitude fill rate on ∫Cp
+    sigma0_mm: float  # initial spread
+    d_mm2_min: float  # diffusion coefficient D, mm² per minute (§6.3 table)
     depth: str = RETINA
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Pool:
+    """Dye pooling in a compartment, reached by a front (``front_s``: when it gets to each pixel)."""
+
     compartment: np.ndarray  # (H, W) bool
     front_s: np.ndarray  # (H, W) absolute time the front reaches each pixel (inf outside)
-    amp: float
-    rate: float
+    amp: float  # fluorescence when full
+    rate: float  # fill rate on ∫Cp
     depth: str = SUB
     weight: np.ndarray | None = None  # soft brightness inside the compartment (petaloid cysts); 1 if None
 
