@@ -12,6 +12,7 @@ import torch
 
 from ffasora.diffusion import DiffusionConfig
 from ffasora.models.dit import DiT, DiTConfig
+from ffasora.models.pretrained import weights_sha256
 from ffasora.models.text import HFTextEncoder
 from ffasora.models.vae import WFVAE, WFVAEConfig
 from ffasora.pipeline import FFASoraPipeline, GeneratedVideo, PipelineConfig, TextEncoderSpec
@@ -264,4 +265,7 @@ def test_official_layout_folders_and_the_default_text_encoder(tmp_path: Path) ->
     pipe = FFASoraPipeline.from_pretrained(tmp_path)
     out = pipe("Late leakage at the macula.", seed=0)
     assert out.frames.shape == (5, 32, 32) and out.frames.dtype == np.uint8
-    assert "minilm" in out.metadata["model_hashes"]["text_encoder"].lower()
+    # provenance names the encoder and hashes its weights; no local path
+    assert out.metadata["text_encoder"] == "all-MiniLM-L6-v2"
+    assert out.metadata["model_hashes"]["text_encoder"] == weights_sha256(pipe.text_encoder.model)
+    assert "/" not in json.dumps(out.metadata["model_hashes"]) + out.metadata["text_encoder"]

@@ -24,7 +24,6 @@ encoder cannot read is refused with a ``ValueError``; one in a language the mode
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import re
@@ -45,6 +44,7 @@ from ffasora.diffusion import DiffusionConfig, classifier_free_guidance, get_sam
 from ffasora.findings import parse_report, to_canonical_english
 from ffasora.io.video import write_gif, write_mp4
 from ffasora.models.dit import DiT, read_dit_config
+from ffasora.models.pretrained import weights_sha256
 from ffasora.models.step_cache import StepCache
 from ffasora.models.text import HFTextEncoder, TextEncoder, default_text_encoder
 from ffasora.models.vae import WFVAE
@@ -353,17 +353,6 @@ class GeneratedVideo:
         return path
 
 
-def state_hash(model: nn.Module) -> str:
-    """sha256 over a model's state dict (names, dtypes, shapes, bytes): the same weights give the same hash
-    whatever file layout they came from."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
 class FFASoraPipeline:
     """Report-to-video generation with a WF-VAE, a text-conditioned DiT and a diffusion sampler.
 
@@ -434,9 +423,10 @@ class FFASoraPipeline:
         self.vae.save_pretrained(root / "vae")
         self.dit.save_pretrained(root / "dit")
         spec = self.config.text_encoder
-        source, target = Path(getattr(self.text_encoder, "name", "")), spec.folder(root)
-        local = spec.type == "hf" and not Path(spec.path).is_absolute() and source.is_dir()
-        if local and source.resolve() != target.resolve():
+        source: Path | None = getattr(self.text_encoder, "folder", None)
+        target = spec.folder(root)
+        local = spec.type == "hf" and not Path(spec.path).is_absolute()
+        if local and source is not None and source.resolve() != target.resolve():
             shutil.copytree(source, target, dirs_exist_ok=True)
         index = {
             "_class_name": type(self).__name__,
@@ -460,11 +450,18 @@ class FFASoraPipeline:
 
     @property
     def model_hashes(self) -> dict[str, str]:
-        """sha256 of the VAE and DiT weights (computed once), and the text encoder's name."""
+        """sha256 of the VAE, DiT and (when it has torch weights) text encoder weights, computed once."""
         if self._hashes is None:
-            self._hashes = {"vae": state_hash(self.vae), "dit": state_hash(self.dit)}
-        encoder = getattr(self.text_encoder, "name", type(self.text_encoder).__name__)
-        return self._hashes | {"text_encoder": str(encoder)}
+            self._hashes = {"vae": weights_sha256(self.vae), "dit": weights_sha256(self.dit)}
+            model = getattr(self.text_encoder, "model", None)
+            if isinstance(model, nn.Module):
+                self._hashes["text_encoder"] = weights_sha256(model)
+        return self._hashes
+
+    @property
+    def text_encoder_name(self) -> str:
+        """The text encoder as provenance names it (e.g. "all-MiniLM-L6-v2"; never a local path)."""
+        return str(getattr(self.text_encoder, "name", type(self.text_encoder).__name__))
 
     # ----- phases ----------------------------------------------------------------------------------------
     def settings(self, **overrides: Any) -> GenerationSettings:
@@ -621,6 +618,7 @@ class FFASoraPipeline:
             "height": height,
             "width": width,
             "fps": c.fps,
+            "text_encoder": self.text_encoder_name,
             "model_hashes": self.model_hashes,
             "ffasora_version": __version__,
             "seconds": round(time.perf_counter() - started, 3),

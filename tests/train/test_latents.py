@@ -10,12 +10,12 @@ import torch
 from latent_fixtures import REPORTS, tiny_bert, tiny_vae, write_videos
 
 from ffasora.data.dataset import FFADataset
+from ffasora.models.pretrained import weights_sha256
 from ffasora.models.text import HFTextEncoder
 from ffasora.train.latents import (
     encode_dataset,
     load_cached,
     load_empty_text,
-    module_hash,
     read_cache_info,
     read_cache_manifest,
 )
@@ -36,7 +36,7 @@ def test_cache_holds_normalised_posteriors_and_report_states(parts, tmp_path: Pa
     )
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert info["complete"] and info["counts"] == {"train": 4} and info["latent_shape"] == [4, 2, 4, 4]
-    assert info["vae"]["hash"] == module_hash(vae) and info["vae"]["path"] == "vae-dir"
+    assert info["vae"]["hash"] == weights_sha256(vae) and info["vae"]["path"] == "vae-dir"
     assert info["text_encoder"]["dim"] == 32 and len(info["text_encoder"]["hash"]) == 64
 
     records = read_cache_manifest(tmp_path / "cache")

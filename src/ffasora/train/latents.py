@@ -25,7 +25,6 @@ written with another VAE, text encoder, dataset or frame/size setting is refused
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -37,6 +36,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ffasora.data.dataset import FFADataset
+from ffasora.models.pretrained import weights_sha256
 from ffasora.models.text import TextEncoder
 from ffasora.models.vae import WFVAE
 
@@ -63,16 +63,6 @@ class CacheRecord:
         return json.dumps(self.__dict__, ensure_ascii=False)
 
 
-def module_hash(module: torch.nn.Module) -> str:
-    """sha256 over a module's state dict (names, dtypes, shapes, bytes): identity of the weights."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
 def encoder_identity(encoder: TextEncoder) -> dict[str, Any]:
     """Name, width and (for Hugging Face encoders) weight hash of a text encoder."""
     model = getattr(encoder, "model", None)
@@ -80,7 +70,7 @@ def encoder_identity(encoder: TextEncoder) -> dict[str, Any]:
         "name": str(getattr(encoder, "name", type(encoder).__name__)),
         "dim": int(encoder.dim),
         "max_tokens": int(encoder.max_tokens),
-        "hash": module_hash(model) if isinstance(model, torch.nn.Module) else None,
+        "hash": weights_sha256(model) if isinstance(model, torch.nn.Module) else None,
     }
 
 
@@ -135,7 +125,7 @@ def _identity(
         "size": size,
         "vae": {
             "path": vae_path,
-            "hash": module_hash(vae),
+            "hash": weights_sha256(vae),
             "latent_dim": vae.config.latent_dim,
             "scale": list(vae.config.scale),
             "shift": list(vae.config.shift),
