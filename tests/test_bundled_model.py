@@ -1,4 +1,5 @@
-"""The bundled model in ``pretrained/`` (docs/bundled-model.md) and ``ffasora generate``'s default to it."""
+"""The bundled model (package data ``ffasora/pretrained``, docs/bundled-model.md) and ``ffasora generate``'s
+default to it."""
 
 from __future__ import annotations
 
@@ -11,22 +12,21 @@ import typer
 
 import ffasora
 from ffasora.cli.generate_commands import bundled_model
+from ffasora.io import bundled
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "pretrained"
 SMALL = dict(num_frames=5, height=32, width=32, steps=2)  # a tiny clip keeps the test fast
 
 
-def test_default_model_is_the_checkout_folder_and_missing_is_a_clear_error(
+def test_default_model_is_package_data_and_missing_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake = tmp_path / "src" / "ffasora" / "__init__.py"
-    monkeypatch.setattr(ffasora, "__file__", str(fake))
-    with pytest.raises(typer.BadParameter, match="model_index.json"):
+    assert bundled_model() == Path(ffasora.__file__).resolve().parent / "pretrained"
+    assert BUNDLED.resolve() == bundled_model().resolve()  # the checkout's pretrained/ is a link to it
+    monkeypatch.setattr(bundled, "PACKAGE_DATA", "not_there")
+    with pytest.raises(typer.BadParameter, match="model_index.json missing.*--model"):
         bundled_model()
-    (tmp_path / "pretrained").mkdir()
-    (tmp_path / "pretrained" / "model_index.json").write_text("{}")
-    assert bundled_model() == (tmp_path / "pretrained").resolve()
 
 
 def test_bundle_is_small_16bit_and_has_a_model_card() -> None:

@@ -8,9 +8,6 @@ import typer
 
 from ffasora.cli.errors import UserError
 
-# The bundled model: <repo>/pretrained when running from a checkout.
-DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "pretrained"
-
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the root app."""
@@ -18,8 +15,8 @@ def register(app: typer.Typer) -> None:
 
 
 def demo(
-    model: Path = typer.Option(
-        DEFAULT_MODEL, "--model", "-m", help="Pipeline folder (default: the bundled model)."
+    model: Path | None = typer.Option(
+        None, "--model", "-m", help="Pipeline folder (default: the bundled model)."
     ),
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Address to listen on (keep 127.0.0.1 unless you mean it)."
@@ -34,14 +31,19 @@ def demo(
     import uvicorn
 
     from ffasora.demo.server import create_app
+    from ffasora.io.bundled import bundled_model
     from ffasora.pipeline import PipelineFolder, resolve_settings
 
     if not 1 <= port <= 65535:
         raise UserError(f"--port {port}: expected a port number from 1 to 65535")
+    if model is None:
+        try:
+            model = bundled_model()
+        except ValueError as err:
+            raise UserError(f"no --model given and {err} with --model") from None
     if not (model / "model_index.json").is_file():
-        hint = " (the bundled model is not in this checkout)" if model == DEFAULT_MODEL else ""
         raise UserError(
-            f"--model {model} is not a pipeline folder{hint}: it needs model_index.json, vae/ and dit/ "
+            f"--model {model} is not a pipeline folder: it needs model_index.json, vae/ and dit/ "
             "(make one with `ffasora pipeline assemble`)"
         )
     folder = PipelineFolder.read(model)

@@ -167,20 +167,14 @@ def _quiet(logger: str) -> Iterator[None]:
 
 
 def bundled_model() -> Path:
-    """The small model shipped in the repository checkout (``pretrained/``, see docs/bundled-model.md).
+    """The small model shipped inside the package (:func:`ffasora.io.bundled.bundled_model`), or a clear
+    command-line error."""
+    from ffasora.io import bundled
 
-    It lives beside ``src/`` rather than inside the package, so it is found from an editable install (the
-    way ``make setup`` installs ffasora); a wheel install has to name a folder with ``--model``.
-    """
-    import ffasora
-
-    folder = Path(ffasora.__file__).resolve().parents[2] / "pretrained"
-    if not (folder / "model_index.json").is_file():
-        raise typer.BadParameter(
-            f"no --model given and no bundled model at {folder} (expected model_index.json there); "
-            "pass --model PIPELINE_FOLDER or run from a repository checkout"
-        )
-    return folder
+    try:
+        return bundled.bundled_model()
+    except ValueError as err:
+        raise typer.BadParameter(f"no --model given and {err} with --model") from None
 
 
 OPTION_OF = {"num_frames": "--frames", "height": "--height", "width": "--width", "steps": "--steps",
