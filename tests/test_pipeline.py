@@ -269,3 +269,18 @@ def test_official_layout_folders_and_the_default_text_encoder(tmp_path: Path) ->
     assert out.metadata["text_encoder"] == "all-MiniLM-L6-v2"
     assert out.metadata["model_hashes"]["text_encoder"] == weights_sha256(pipe.text_encoder.model)
     assert "/" not in json.dumps(out.metadata["model_hashes"]) + out.metadata["text_encoder"]
+
+
+def test_the_vae_decodes_on_the_cpu_runtime(pipe: FFASoraPipeline) -> None:
+    """The pipeline switches the CPU inference runtime on for a VAE on the CPU; frames are the plain model's."""
+    from ffasora.runtime.cpu import disable_cpu_inference, enable_cpu_inference, is_enabled
+
+    assert is_enabled(pipe.vae)
+    latents = torch.randn(1, pipe.vae.config.latent_dim, 2, 4, 4, generator=torch.Generator().manual_seed(5))
+    fast = pipe.decode(latents)
+    disable_cpu_inference(pipe.vae)
+    try:
+        plain = pipe.decode(latents)
+    finally:
+        enable_cpu_inference(pipe.vae)
+    assert np.abs(fast.astype(int) - plain.astype(int)).max() <= 1

@@ -31,11 +31,13 @@ def _dataset(root: Path, split: str, frames: int | None, size: int | None, limit
     return [data[i] for i in range(min(len(data), limit or len(data)))]
 
 
-def _load_vae(model: Path) -> Any:
+def _load_vae(model: Path, winograd: bool = False) -> Any:
+    """The WF-VAE at ``model``, on the CPU inference runtime (these commands run on the CPU)."""
     from ffasora.models.vae import WFVAE
+    from ffasora.runtime.cpu import enable_cpu_inference
 
     try:
-        return WFVAE.from_pretrained(model)
+        return enable_cpu_inference(WFVAE.from_pretrained(model), winograd=winograd)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
 
@@ -98,12 +100,11 @@ def reconstruct(
     from ffasora.data.build import clean_twin
     from ffasora.evaluate.paired import psnr, ssim
     from ffasora.evaluate.vessels import paired_fidelity, vessel_visibility
-    from ffasora.runtime.cpu import enable_cpu_inference
     from ffasora.train.vae_losses import LPIPS
     from ffasora.train.vae_task import to_uint8
 
     items = _dataset(dataset, split, frames, size, limit)
-    vae = enable_cpu_inference(_load_vae(model), winograd=winograd)
+    vae = _load_vae(model, winograd=winograd)
     if chunk:
         vae.enable_chunking(chunk)
     if tile:
