@@ -18,16 +18,13 @@ EXTRA_WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "late", "leakage", 
 def _vocabulary() -> list[str]:
     """Every word of the English example reports (as BERT's basic tokenizer splits them), so the tiny encoder
     knows them all."""
-    import ffasora.findings
+    from ffasora.findings import to_canonical_english
 
-    translate = getattr(ffasora.findings, "to_canonical_english", None)
     words = dict.fromkeys(EXTRA_WORDS)
     for example in example_reports():
         text = example["report"]
         if example["lang"] != "en":  # the demo hands Chinese to this English-only encoder in translation
-            if translate is None:
-                continue
-            text = translate(text)
+            text = to_canonical_english(text)
         words.update(dict.fromkeys(re.findall(r"\w+|[^\w\s]", text.lower())))
     return list(words)
 

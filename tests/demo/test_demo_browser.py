@@ -10,8 +10,6 @@ import os
 
 import pytest
 
-import ffasora.findings
-
 pytestmark = pytest.mark.browser
 
 
@@ -30,19 +28,14 @@ def test_example_to_video_and_frames(browser, server) -> None:
     report = driver.find_element(By.ID, "report")
     assert "leak" in report.get_attribute("value")
 
-    if hasattr(ffasora.findings, "parse_report"):
-        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#findings-present li.finding")))
-        present = [
-            li.get_attribute("data-code")
-            for li in driver.find_elements(By.CSS_SELECTOR, "#findings-present li")
-        ]
-        absent = [
-            li.get_attribute("data-code")
-            for li in driver.find_elements(By.CSS_SELECTOR, "#findings-absent li")
-        ]
-        assert "CSC_LEAK" in present and "NVD" in absent
-    else:
-        wait.until(ec.text_to_be_present_in_element((By.ID, "findings-body"), "parser"))
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#findings-present li.finding")))
+    present = [
+        li.get_attribute("data-code") for li in driver.find_elements(By.CSS_SELECTOR, "#findings-present li")
+    ]
+    absent = [
+        li.get_attribute("data-code") for li in driver.find_elements(By.CSS_SELECTOR, "#findings-absent li")
+    ]
+    assert "CSC_LEAK" in present and "NVD" in absent
 
     # The tiny encoder knows only some words: generate from a report it can read.
     report.clear()
