@@ -86,9 +86,7 @@ def write_trajectories(
         generator = torch.Generator(device=pipe.device).manual_seed(seed + i)
         return pipe.prepare_latents(c.num_frames, c.height, c.width, generator)
 
-    _, _, t, h, w = noise(0).shape
-    p = pipe.dit.config.patch_size
-    sigmas = sampling_sigmas(d, d.steps, t * (h // p) * (w // p))
+    sigmas = sampling_sigmas(d, d.steps, pipe.dit.config.num_tokens(*noise(0).shape[2:]))
     todo = [i for i, (video_id, _) in enumerate(reports) if not (out / f"{video_id}.safetensors").is_file()]
     done = len(reports) - len(todo)
     for first in range(0, len(todo), batch_size):
