@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from ffasora.cli.errors import UserError
+
 ENCODER_DIR = "evaluate-encoder"
 
 evaluate_app = typer.Typer(
@@ -187,3 +189,183 @@ def train_features_command(
             else ""
         )
     )
+
+
+def _int_list(text: str | None, option: str) -> tuple[int, ...]:
+    if not text:
+        return ()
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"{option} {text!r}: expected comma-separated whole numbers, e.g. 60,120") from None
+
+
+@evaluate_app.command("utility")
+def utility_command(
+    reference: Path = typer.Option(..., "--reference", "-r", help="Real FFA dataset folder."),
+    synthetic: Path = typer.Option(
+        ..., "--synthetic", "-s", help="Videos generated from training reports (mp4 + provenance JSON)."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Report folder (report.html, report.json, plots)."),
+    synthetic_test: Path = typer.Option(
+        None, "--synthetic-test", help="Videos generated from test reports, for TRTS."
+    ),
+    train_split: str = typer.Option("train", "--train-split", help="Split the synthetic reports come from."),
+    test_split: str = typer.Option("test", "--test-split", help="Real split every classifier is tested on."),
+    limit: int = typer.Option(None, "--limit", help="Use only the first N synthetic videos."),
+    curve: str = typer.Option(
+        None, "--curve", help="Numbers of synthetic videos for the learning curve, e.g. 60,120."
+    ),
+    size: int = typer.Option(64, "--size", help="Clip side in pixels for every classifier."),
+    frames: int = typer.Option(21, "--frames", help="Frames per clip (1 + 4k)."),
+    width: int = typer.Option(16, "--width", help="Channels of the first stage."),
+    epochs: int = typer.Option(12, "--epochs", help="Training epochs (the same for every classifier)."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Videos per step."),
+    bootstrap_rounds: int = typer.Option(1000, "--bootstrap", help="Bootstrap rounds for the CIs."),
+    seed: int = typer.Option(0, "--seed", help="Training and bootstrap seed."),
+) -> None:
+    """TSTR / TRTR / TRTS: the findings classifier trained on generated vs real videos of the same reports."""
+    from ffasora.evaluate.audit_report import write_utility_report
+    from ffasora.evaluate.inputs import (
+        fill_labels,
+        load_dataset_items,
+        load_generated,
+        pair_items,
+        report_parser,
+    )
+    from ffasora.evaluate.utility import UtilityConfig, utility_study
+
+    for name, path in (
+        ("--reference", reference),
+        ("--synthetic", synthetic),
+        ("--synthetic-test", synthetic_test),
+    ):
+        if path is not None and not path.is_dir():
+            raise UserError(f"{name} {path}: no such folder")
+    cfg = UtilityConfig(
+        frames=frames,
+        size=size,
+        width=width,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        bootstrap_rounds=bootstrap_rounds,
+        curve=_int_list(curve, "--curve"),
+    )
+    with _stages() as stage:
+        real_pool = load_dataset_items(
+            reference, train_split, None, lambda d, t: stage(f"load {train_split}", d, t)
+        )
+        real_test = load_dataset_items(
+            reference, test_split, None, lambda d, t: stage(f"load {test_split}", d, t)
+        )
+        gen = load_generated(synthetic, limit=limit, progress=lambda d, t: stage("load synthetic", d, t))
+        pairs = pair_items(gen, real_pool)
+        if any(p is None for p in pairs):
+            missing = [g.name for g, p in zip(gen, pairs, strict=True) if p is None][:3]
+            raise UserError(
+                f"--synthetic {synthetic}: {sum(p is None for p in pairs)} videos (e.g. {', '.join(missing)}) "
+                f"name no source video of split {train_split!r}; TRTR needs the real video of each report"
+            )
+        fill_labels(gen, report_parser())
+        real_train = [real_pool[p] for p in pairs if p is not None]
+        for g, r in zip(gen, real_train, strict=True):  # the report's codes, as the real video is labelled
+            g.codes = list(r.codes)
+        gen_test, gen_test_sources = [], []
+        if synthetic_test is not None:
+            gen_test = load_generated(
+                synthetic_test, progress=lambda d, t: stage("load synthetic test", d, t)
+            )
+            test_pairs = pair_items(gen_test, real_test)
+            kept = [(g, real_test[p]) for g, p in zip(gen_test, test_pairs, strict=True) if p is not None]
+            if not kept:
+                raise UserError(
+                    f"--synthetic-test {synthetic_test}: no video names a source in split {test_split!r}"
+                )
+            for g, r in kept:
+                g.codes = list(r.codes)
+            gen_test, gen_test_sources = [g for g, _ in kept], [r for _, r in kept]
+        results = utility_study(real_train, gen, real_test, cfg, gen_test, gen_test_sources, stage)
+    results["protocol"].update(
+        {
+            "reference": str(reference.resolve()),
+            "synthetic": str(synthetic.resolve()),
+            "synthetic_test": str(synthetic_test.resolve()) if synthetic_test else None,
+            "train_split": train_split,
+            "test_split": test_split,
+        }
+    )
+    path = write_utility_report(results, out)
+    cmp = results["TSTR_vs_TRTR"]
+    for metric in ("macro_auroc", "micro_f1"):
+        a, b, r = cmp[metric]["a"], cmp[metric]["b"], cmp[metric]["ratio"]
+        typer.echo(
+            f"{metric}: TSTR {a['value']:.3f}  TRTR {b['value']:.3f}  ratio {r['value']:.3f} "
+            f"[{r['low']:.3f}, {r['high']:.3f}]"
+        )
+    typer.echo(f"report: {path}")
+
+
+@evaluate_app.command("privacy")
+def privacy_command(
+    generated: list[Path] = typer.Option(
+        ...,
+        "--generated",
+        "-g",
+        help="Folder of generated videos naming their source (repeat: training-report and held-out-report sets).",
+    ),
+    reference: Path = typer.Option(..., "--reference", "-r", help="The generator's FFA dataset folder."),
+    out: Path = typer.Option(..., "--out", "-o", help="Report folder (report.html, report.json, plots)."),
+    members: str = typer.Option("train", "--members", help="Split the generator was trained on."),
+    nonmembers: str = typer.Option("test", "--nonmembers", help="Split it never saw."),
+    fresh_pool: str = typer.Option(
+        "val", "--fresh-pool", help="Split of other real eyes for the fresh-eyes control."
+    ),
+    encoder: Path = typer.Option(
+        None, "--encoder", help="Also audit with the in-domain encoder's embedding (model folder)."
+    ),
+    fpr: float = typer.Option(0.01, "--fpr", help="Rate at which a held-out real video is called a copy."),
+    controls: bool = typer.Option(
+        True, "--controls/--no-controls", help="Audit the memoriser and fresh-eyes controls alongside."
+    ),
+    bootstrap_rounds: int = typer.Option(1000, "--bootstrap", help="Bootstrap rounds for the AUC CIs."),
+    examples: int = typer.Option(
+        6, "--examples", help="Generated videos shown beside their nearest training videos."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed for the controls, cross-fitting and bootstrap."),
+) -> None:
+    """Copy detection, distance to closest record and membership inference, beside a memorising and a
+    fresh-eyes control."""
+    from ffasora.evaluate.audit_report import PRIVACY_HEADER, privacy_rows, write_privacy_report
+    from ffasora.evaluate.leakage import LeakageConfig, leakage_audit
+
+    for path in generated:
+        if not path.is_dir():
+            raise UserError(f"--generated {path}: no such folder")
+    if not (reference / "dataset.json").is_file():
+        raise UserError(f"--reference {reference}: not an FFA dataset folder (no dataset.json)")
+    if encoder is not None and not (encoder / "config.json").is_file():
+        raise UserError(f"--encoder {encoder}: no config.json (an `ffasora evaluate train-features` folder)")
+    if not 0 < fpr < 0.5:
+        raise UserError(f"--fpr {fpr}: expected a rate between 0 and 0.5")
+    cfg = LeakageConfig(
+        members=members,
+        nonmembers=nonmembers,
+        fresh_pool=fresh_pool,
+        fpr=fpr,
+        bootstrap_rounds=bootstrap_rounds,
+        controls=controls,
+        seed=seed,
+    )
+    with _stages() as stage:
+        results, pictures = leakage_audit(generated, reference, cfg, encoder, stage)
+    path = write_privacy_report(results, pictures, out, examples)
+    from rich.console import Console
+    from rich.table import Table
+
+    for label, block in results["embeddings"].items():
+        table = Table(*PRIVACY_HEADER, title=label)
+        for row in privacy_rows(block):
+            table.add_row(*row)
+        Console().print(table)
+    typer.echo(f"report: {path}")
