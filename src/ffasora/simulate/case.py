@@ -19,6 +19,7 @@ from ffasora.simulate.acquisition import acquire, sample_camera
 from ffasora.simulate.anatomy import FIELD_MM, build_anatomy
 from ffasora.simulate.cases import plan_case
 from ffasora.simulate.catalog import BUILDERS, Ctx, build_lesion
+from ffasora.simulate.fundus_photo import render_fundus_photo
 from ffasora.simulate.kinetics import phase_of, sample_timing, timing_summary
 from ffasora.simulate.measure import lesion_meta, measure_findings
 from ffasora.simulate.render import build_scene, render
@@ -56,6 +57,10 @@ class SimulatedCase:
     motion: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     lesions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     radiometric: np.ndarray | None = None
+    photo: np.ndarray | None = (
+        None  # (H, W, 3) uint8 colour fundus photograph of the same eye, when asked for
+    )
+    photo_meta: dict[str, Any] | None = None
 
     def meta(self) -> dict[str, Any]:
         """JSON-ready description (§6.7 meta.json), without pixel arrays."""
@@ -89,6 +94,7 @@ class SimulatedCase:
             "motion": self.motion,
             "lesions": self.lesions,
             "report": {"en": self.report, "zh": self.report_zh},
+            **({} if self.photo_meta is None else {"photo": self.photo_meta}),
         }
 
 
@@ -103,6 +109,12 @@ def _streams(seed: int) -> list[np.random.Generator]:
     if not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed = {seed!r}: expected a non-negative integer")
     return [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(7)]
+
+
+def _photo_stream(seed: int) -> np.random.Generator:
+    """The colour photograph's own generator: an eighth child of the seed, so the first seven (and so every
+    angiogram) are the same whether or not a photograph is drawn."""
+    return np.random.default_rng(np.random.SeedSequence(int(seed)).spawn(8)[7])
 
 
 @dataclasses.dataclass
@@ -175,6 +187,7 @@ def simulate_case(
     motion: bool = True,
     camera_noise: bool = True,
     keep_radiometric: bool = False,
+    photo: bool = False,
 ) -> SimulatedCase:
     """Simulate one eye's angiogram. Same arguments give identical bytes.
 
@@ -183,6 +196,8 @@ def simulate_case(
     ``diagnosis``: a diagnosis code of ``ffasora.findings`` (``"DR"``, ``"CSC"``...), optionally with a grade
     (``"DR:PDR"``), or ``"other"``; None draws one from the cohort mix. ``signs`` forces extra finding codes.
     ``sampler``: ``canonical`` | ``clinical`` | ``index_linear``; ``frames`` must be 1 + 4k.
+    ``photo=True`` also renders the eye's colour fundus photograph (``fundus_photo``) from the same anatomy
+    and lesions, registered to the angiogram's canonical frame (no eye motion); the angiogram is unchanged.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler {sampler!r}: expected one of {SAMPLERS}")
@@ -204,6 +219,11 @@ def simulate_case(
     nearest = nearest_source(schedule.blend, frames)
     phases = [phase_of(float(schedule.times[i]), timing.arm_retina_s) for i in nearest]
     report, report_zh = _reports(findings, seed)
+    cfp, cfp_meta = None, None
+    if photo:
+        cfp, cfp_meta = render_fundus_photo(an, visible, _photo_stream(seed))
+        if flip:
+            cfp = np.ascontiguousarray(cfp[:, ::-1])
     return SimulatedCase(
         frames=display,
         times_s=schedule.out_times.astype(np.float64),
@@ -222,6 +242,8 @@ def simulate_case(
         motion=[motion_log[i] for i in nearest],
         lesions=[lesion_meta(les) for les in visible],
         radiometric=radiometric if keep_radiometric else None,
+        photo=cfp,
+        photo_meta=cfp_meta,
     )
 
 
