@@ -67,3 +67,31 @@ def test_scores_match_hand_counts_and_skip_rare_codes():
     assert out["per_code"]["C"]["auroc"] == pytest.approx(4.5 / 9)  # one tie: half a win
     only_a = scores(probs, truth, ["A", "B", "C"], 0.5, min_support=4)
     assert only_a["per_code"] == {}
+
+
+def test_utility_command_writes_the_report(sim_dataset, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from ffasora.cli.app import app
+    from ffasora.evaluate.inputs import load_dataset_items
+    from ffasora.io.video import write_mp4
+
+    synthetic = tmp_path / "synthetic"
+    synthetic.mkdir()
+    for seed, item in enumerate(load_dataset_items(sim_dataset, "train")[:12]):
+        write_mp4(item.frames, synthetic / f"{item.name}.mp4", lossless=True)
+        meta = {"report": item.report, "seed": seed, "source_id": item.name}
+        (synthetic / f"{item.name}.json").write_text(json.dumps(meta))
+    out = tmp_path / "report"
+    args = ["evaluate", "utility", "-r", str(sim_dataset), "-s", str(synthetic), "-o", str(out)]
+    result = CliRunner().invoke(
+        app, [*args, "--size", "16", "--frames", "5", "--epochs", "1", "--curve", "6", "--bootstrap", "5"]
+    )
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "report.json").read_text())
+    assert saved["n"]["synthetic"] == saved["n"]["real_train"] == 12
+    assert (out / "learning_curve.png").is_file() and "TSTR / TRTR" in (out / "report.html").read_text()
+    bad = CliRunner().invoke(app, [*args, "--curve", "six"])
+    assert bad.exit_code == 2 and "--curve" in bad.output

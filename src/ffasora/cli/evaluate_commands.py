@@ -225,7 +225,7 @@ def utility_command(
     seed: int = typer.Option(0, "--seed", help="Training and bootstrap seed."),
 ) -> None:
     """TSTR / TRTR / TRTS: the findings classifier trained on generated vs real videos of the same reports."""
-    from ffasora.evaluate.audit_report import write_utility_report
+    from ffasora.evaluate.audit_report import format_ci, write_utility_report
     from ffasora.evaluate.inputs import (
         fill_labels,
         load_dataset_items,
@@ -298,10 +298,9 @@ def utility_command(
     path = write_utility_report(results, out)
     cmp = results["TSTR_vs_TRTR"]
     for metric in ("macro_auroc", "micro_f1"):
-        a, b, r = cmp[metric]["a"], cmp[metric]["b"], cmp[metric]["ratio"]
         typer.echo(
-            f"{metric}: TSTR {a['value']:.3f}  TRTR {b['value']:.3f}  ratio {r['value']:.3f} "
-            f"[{r['low']:.3f}, {r['high']:.3f}]"
+            f"{metric}: TSTR {format_ci(cmp[metric]['a'])}  TRTR {format_ci(cmp[metric]['b'])}  "
+            f"TSTR/TRTR {format_ci(cmp[metric]['ratio'])}"
         )
     typer.echo(f"report: {path}")
 

@@ -29,7 +29,7 @@ def _f(value: Any, digits: int = 3) -> str:
     return html.escape(str(value))
 
 
-def _ci(d: dict[str, Any] | None) -> str:
+def format_ci(d: dict[str, Any] | None) -> str:
     if not d or d.get("value") is None:
         return "n/a"
     if d.get("low") is None:
@@ -75,7 +75,10 @@ def write_utility_report(results: dict[str, Any], out: str | Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     n = results["n"]
     cmp = results["TSTR_vs_TRTR"]
-    rows = [(label, _ci(cmp[m]["a"]), _ci(cmp[m]["b"]), _ci(cmp[m]["ratio"])) for m, label in METRICS]
+    rows = [
+        (label, format_ci(cmp[m]["a"]), format_ci(cmp[m]["b"]), format_ci(cmp[m]["ratio"]))
+        for m, label in METRICS
+    ]
     parts = [
         f"<p>Classifiers trained on {n['synthetic']} synthetic or {n['real_train']} real videos (same reports), "
         f"tested on {n['real_test']} real test videos. 95 % CIs: bootstrap over test videos.</p>",
@@ -134,7 +137,7 @@ def write_utility_report(results: dict[str, Any], out: str | Path) -> Path:
         "<h2>Synthetic added to real</h2>",
         _table(mix_rows, ("training set", "macro AUROC", "micro F1")),
         "<p>All synthetic added vs real alone: macro AUROC ratio "
-        f"{_ci(big['macro_auroc']['ratio'])}, micro F1 ratio {_ci(big['micro_f1']['ratio'])}.</p>",
+        f"{format_ci(big['macro_auroc']['ratio'])}, micro F1 ratio {format_ci(big['micro_f1']['ratio'])}.</p>",
         f"<h2>Plots</h2><img src='{_utility_plot(results, folder)}'>",
     ]
     return _page("ffasora utility: train on synthetic, test on real", parts, results, folder)
