@@ -323,6 +323,10 @@ def privacy_command(
     encoder: Path = typer.Option(
         None, "--encoder", help="Also audit with the in-domain encoder's embedding (model folder)."
     ),
+    generator: Path = typer.Option(
+        None, "--generator", help="The audited pipeline folder: adds the denoising-error attack."
+    ),
+    loss_videos: int = typer.Option(100, "--loss-videos", help="Members (and non-members) for that attack."),
     fpr: float = typer.Option(0.01, "--fpr", help="Rate at which a held-out real video is called a copy."),
     controls: bool = typer.Option(
         True, "--controls/--no-controls", help="Audit the memoriser and fresh-eyes controls alongside."
@@ -354,10 +358,15 @@ def privacy_command(
         fpr=fpr,
         bootstrap_rounds=bootstrap_rounds,
         controls=controls,
+        loss_attack_videos=loss_videos,
         seed=seed,
     )
+    if generator is not None and not (generator / "model_index.json").is_file():
+        raise UserError(
+            f"--generator {generator}: no model_index.json (a pipeline folder such as pretrained/)"
+        )
     with _stages() as stage:
-        results, pictures = leakage_audit(generated, reference, cfg, encoder, stage)
+        results, pictures = leakage_audit(generated, reference, cfg, encoder, stage, generator)
     path = write_privacy_report(results, pictures, out, examples)
     from rich.console import Console
     from rich.table import Table

@@ -222,6 +222,16 @@ def write_privacy_report(
         "Each row is one generator asked for the same reports; the two controls say what the numbers look "
         "like for a generator that memorised its training set and for one that draws new eyes.</p>",
     ]
+    if "loss_attack" in results:
+        a = results["loss_attack"]
+        parts += [
+            "<h2>Denoising-error attack (the generator's weights given)</h2>",
+            f"<p>Rectified-flow error of the DiT on each real video's own latents and report at t = "
+            f"{', '.join(str(t) for t in a['times'])}: {a['n_members']} members vs {a['n_nonmembers']} "
+            f"non-members. AUC {format_ci({'value': a['auc'], 'low': a['low'], 'high': a['high']})}, "
+            f"TPR at 1 % FPR {a['tpr_at_1pct_fpr']:.3f}; median error members "
+            f"{a['median_error']['members']:.4f}, non-members {a['median_error']['nonmembers']:.4f}.</p>",
+        ]
     for e, (label, block) in enumerate(results["embeddings"].items()):
         parts += [f"<h2>{html.escape(label)}</h2>", _table(privacy_rows(block), PRIVACY_HEADER)]
         parts.append(f"<img src='{_privacy_plot(block, folder, e)}' style='max-width:100%'>")

@@ -37,6 +37,7 @@ class LeakageConfig:
     frames: int = 21
     size: int = 128  # the vessel descriptor needs >= 128 px (privacy.py)
     controls: bool = True
+    loss_attack_videos: int = 100  # per side, for the denoising-error attack (needs the generator's weights)
     seed: int = 0
 
 
@@ -182,8 +183,10 @@ def leakage_audit(
     cfg: LeakageConfig = LeakageConfig(),
     encoder_path: str | Path | None = None,
     stage: Stage | None = None,
+    generator_path: str | Path | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Results (JSON-ready) and what the report draws (frames of the nearest neighbours)."""
+    """Results (JSON-ready) and what the report draws (frames of the nearest neighbours). With
+    ``generator_path`` (the audited pipeline folder) the denoising-error attack runs as well."""
 
     def tick(name: str) -> Callable[[int, int], None] | None:
         return (lambda done, total: stage(name, done, total)) if stage else None
@@ -213,6 +216,8 @@ def leakage_audit(
         results["embeddings"][label] = {s.name: audit_one(s, embed, gallery, heldout, cfg) for s in sets}
     if stage:
         stage("embed and audit", len(embeddings), len(embeddings))
+    if generator_path is not None:
+        results["loss_attack"] = loss_attack(generator_path, members, nonmembers, cfg, stage)
     results["protocol"] = {
         "config": asdict(cfg),
         "reference": str(Path(reference_root).resolve()),
@@ -226,3 +231,39 @@ def leakage_audit(
         "sets": {s.name: s for s in sets},
     }
     return results, pictures
+
+
+def loss_attack(
+    generator_path: str | Path,
+    members: Sequence[VideoItem],
+    nonmembers: Sequence[VideoItem],
+    cfg: LeakageConfig,
+    stage: Stage | None = None,
+) -> dict[str, Any]:
+    """The denoising-error attack (``membership.denoising_errors``) on ``cfg.loss_attack_videos`` random
+    members and as many non-members: AUC of minus the error, with its CI."""
+    from ffasora.pipeline import FFASoraPipeline
+
+    pipe = FFASoraPipeline.from_pretrained(generator_path)
+    rng = np.random.default_rng(cfg.seed)
+    n = min(cfg.loss_attack_videos, len(members), len(nonmembers))
+    picked = {
+        side: [items[int(i)] for i in sorted(rng.choice(len(items), n, replace=False))]
+        for side, items in (("members", members), ("nonmembers", nonmembers))
+    }
+    errors = {}
+    for side, items in picked.items():
+        progress = (
+            (lambda done, total, s=side: stage(f"denoising error: {s}", done, total)) if stage else None
+        )
+        errors[side] = membership.denoising_errors(pipe, items, seed=cfg.seed, progress=progress)
+    summary = membership.attack_summary(
+        -errors["members"], -errors["nonmembers"], cfg.bootstrap_rounds, cfg.seed
+    )
+    return {
+        **summary,
+        "generator": str(Path(generator_path).resolve()),
+        "times": list(membership.FLOW_TIMES),
+        "median_error": {side: float(np.median(e)) for side, e in errors.items()},
+        "scores": {side: (-e).tolist() for side, e in errors.items()},
+    }

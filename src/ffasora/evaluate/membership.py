@@ -21,7 +21,7 @@ copy detector should score it at chance.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -157,3 +157,49 @@ class FreshEyes:
 
     def __call__(self, report: str, codes: Sequence[str], seed: int = 0) -> np.ndarray:
         return self.pool[int(most_alike([list(codes)], [p.codes for p in self.pool])[0])].frames
+
+
+FLOW_TIMES = (0.1, 0.25, 0.4, 0.55)  # noise levels of the loss attack: low and middle t, where memorised
+# samples are denoised best (Carlini et al. 2023 §5; Matsumoto et al. arXiv 2302.03262 use mid-range steps)
+
+
+@torch.no_grad()
+def denoising_errors(
+    pipe: Any,
+    items: Sequence[VideoItem],
+    times: Sequence[float] = FLOW_TIMES,
+    repeats: int = 2,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """(N,) mean rectified-flow error of the generator's DiT on each real video's own latents, given its own
+    report: the loss attack when the weights are given (lower error: more likely a member; Carlini et al.
+    2023, Matsumoto et al. 2023). ``pipe`` is an ``FFASoraPipeline``; every video sees the same noise draws
+    and times, so the scores differ only by the video and its report."""
+    from ffasora.diffusion.objectives import flow_matching_loss
+    from ffasora.evaluate.inputs import to_clip
+
+    c = pipe.config
+    dtype = next(pipe.dit.parameters()).dtype
+
+    def network(x: torch.Tensor, t: torch.Tensor, text: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        return pipe.dit(x.to(dtype), t, text[0].to(dtype), text[1]).float()
+
+    out = np.zeros(len(items))
+    noise: list[torch.Tensor] = []
+    for n, item in enumerate(items):
+        clip = to_clip(item.frames, c.num_frames, c.height)[None].to(pipe.device)  # (1, 1, T, H, W)
+        z0 = pipe.vae.normalize_latents(pipe.vae.encode(clip).mean)
+        if not noise:
+            g = torch.Generator().manual_seed(seed)
+            noise = [torch.randn(z0.shape, generator=g).to(z0) for _ in range(len(times) * repeats)]
+        cond, _ = pipe.encode_report(item.report, "")
+        losses = [
+            float(flow_matching_loss(network, z0, cond, t=torch.tensor([t]), noise=noise[i * repeats + r]))
+            for i, t in enumerate(times)
+            for r in range(repeats)
+        ]
+        out[n] = float(np.mean(losses))
+        if progress:
+            progress(n + 1, len(items))
+    return out
