@@ -35,6 +35,7 @@ class FakeCase:
     eye: str
     seed: int
     sampler: str = "canonical"
+    photo: np.ndarray | None = None  # (H, W, 3) uint8 stand-in colour photograph when asked for
 
     def meta(self) -> dict[str, Any]:
         return {"simulator": "fake", "times_s": self.times_s}
@@ -47,6 +48,7 @@ def fake_simulate_case(
     sampler: str = "canonical",
     eye: str = "OD",
     diagnosis: str | None = None,
+    photo: bool = False,
 ) -> FakeCase:
     rng = np.random.default_rng(seed)
     if diagnosis is None:
@@ -78,4 +80,7 @@ def fake_simulate_case(
         anatomy={"disc_center_px": [int(cx * size), int(cy * size)]},
         eye=eye,
         seed=seed,
+        photo=(
+            np.stack([200 - 60 * blob, 90 + 0 * blob, 40 + 0 * blob], -1).astype(np.uint8) if photo else None
+        ),
     )

@@ -144,3 +144,18 @@ def test_real_simulator_records_compact_findings(tmp_path):
             and truth["seed"] == r.seed
             and truth["findings_compact"] == r.findings
         )
+
+
+def test_simulate_writes_each_eyes_photograph_from_the_simulator(tmp_path):
+    """With the real simulator: images/<id>.png is the case's own photograph, pixel for pixel."""
+    from ffasora.data.format import load_image
+    from ffasora.simulate import simulate_case
+
+    simulate_dataset(tmp_path, SimulateConfig(n=2, size=32, frames=5, seed=3))
+    assert validate_dataset(tmp_path) == []
+    for record in read_manifest(tmp_path):
+        assert record.image == "cfp" and record.seed is not None
+        case = simulate_case(record.seed, size=32, frames=5, eye=record.eye, photo=True)
+        assert case.photo is not None
+        if record.primary_diagnosis == case.findings.diagnoses[0].code:  # the first eye of its patient
+            assert (load_image(tmp_path, record.id) == case.photo).all()

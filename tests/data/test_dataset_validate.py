@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from ffa_fake_simulator import fake_simulate_case
+from PIL import Image
 
 from ffasora.data.build import SimulateConfig, simulate_dataset
 from ffasora.data.format import npz_bytes, read_manifest
@@ -59,8 +60,40 @@ def test_unknown_version_and_incomplete(dataset):
     info = json.loads((dataset / "dataset.json").read_text())
     (dataset / "dataset.json").write_text(json.dumps({**info, "complete": False}))
     assert any("incomplete" in p for p in validate_dataset(dataset))
-    (dataset / "dataset.json").write_text(json.dumps({**info, "format_version": 2}))
-    assert any("unknown format_version 2" in p for p in validate_dataset(dataset))
+    (dataset / "dataset.json").write_text(json.dumps({**info, "format_version": 3}))
+    assert any("unknown format_version 3" in p for p in validate_dataset(dataset))
+
+
+def test_paired_images_are_checked(dataset):
+    """Format 2: a record's paired colour photograph must exist, be RGB at the video's size, and no image
+    file may sit there unclaimed; a format-1 folder (no images) still validates."""
+    records = read_manifest(dataset)
+    assert all(r.image == "cfp" for r in records)
+    first, second, third = (dataset / "images" / f"{r.id}.png" for r in records[:3])
+    assert np.asarray(Image.open(first)).shape == (16, 16, 3)
+    first.unlink()
+    Image.new("L", (16, 16)).save(second)
+    Image.new("RGB", (8, 16)).save(third)
+    _edit_manifest(dataset, 3, image="fluorescein")
+    problems = validate_dataset(dataset)
+    assert any(records[0].id in p and "paired image" in p and "missing" in p for p in problems)
+    assert any(records[1].id in p and "8-bit RGB" in p for p in problems)
+    assert any(records[2].id in p and "8-bit RGB" in p for p in problems)
+    assert any(records[3].id in p and "fluorescein" in p for p in problems)
+    _edit_manifest(dataset, 4, image=None)
+    assert any(records[4].id in p and "names no image" in p for p in validate_dataset(dataset))
+
+
+def test_format_one_folder_without_images_is_valid(tmp_path):
+    cfg = SimulateConfig(n=3, size=16, frames=5, seed=2, photos=False)
+    simulate_dataset(tmp_path, cfg, simulate_fn=fake_simulate_case)
+    assert not (tmp_path / "images").exists()
+    assert all(
+        "image" not in json.loads(line) for line in (tmp_path / "manifest.jsonl").read_text().splitlines()
+    )
+    info = json.loads((tmp_path / "dataset.json").read_text())
+    (tmp_path / "dataset.json").write_text(json.dumps({**info, "format_version": 1}))
+    assert validate_dataset(tmp_path) == []
 
 
 def test_counts_and_times(dataset):

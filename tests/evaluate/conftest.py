@@ -18,7 +18,9 @@ SIZE, FRAMES = 32, 9
 @pytest.fixture(scope="session")
 def sim_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("evaluate") / "ds"
-    simulate_dataset(root, SimulateConfig(n=40, size=SIZE, frames=FRAMES, seed=3), simulate_fn=simulate)
+    simulate_dataset(
+        root, SimulateConfig(n=40, size=SIZE, frames=FRAMES, seed=3, photos=False), simulate_fn=simulate
+    )
     return root
 
 

@@ -95,7 +95,9 @@ def _write_generated(folder: Path, items, memoriser: Memoriser | None = None) ->
 def sim64(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """60 toy cases at 64 px: the vessel descriptor needs a few pixels per vessel (the shared set is 32 px)."""
     root = tmp_path_factory.mktemp("leakage") / "ds"
-    simulate_dataset(root, SimulateConfig(n=60, size=64, frames=9, seed=3), simulate_fn=simulate)
+    simulate_dataset(
+        root, SimulateConfig(n=60, size=64, frames=9, seed=3, photos=False), simulate_fn=simulate
+    )
     return root
 
 

@@ -35,6 +35,12 @@ def simulate(
     seed: int = typer.Option(0, "--seed", help="Dataset seed: cases, eyes per patient and splits."),
     sampler: str = typer.Option("canonical", "--sampler", help="Frame-time sampler of the simulator."),
     workers: int = typer.Option(1, "--workers", "-w", help="Simulator processes."),
+    photos: bool = typer.Option(
+        True,
+        "--photos/--no-photos",
+        help="Also write each eye's simulated colour fundus photograph (images/<id>.png), registered to its "
+        "angiogram: for image-conditioned training and paired evaluation.",
+    ),
 ) -> None:
     """Build an FFA dataset folder from the procedural simulator (resumable after an interruption)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -45,7 +51,7 @@ def simulate(
     if workers < 1:
         raise UserError(f"--workers {workers}: expected at least 1")
     check_output_path(out, "--out", folder=True)
-    cfg = SimulateConfig(n=n, size=size, frames=frames, seed=seed, sampler=sampler)
+    cfg = SimulateConfig(n=n, size=size, frames=frames, seed=seed, sampler=sampler, photos=photos)
     columns = (
         "[progress.description]{task.description}",
         BarColumn(),

@@ -73,6 +73,7 @@ class SimulateConfig:
     sampler: str = "canonical"
     two_eye_fraction: float = 0.5
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    photos: bool = True  # write each eye's colour fundus photograph (images/<id>.png) beside its video
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -183,6 +184,7 @@ def simulate_patient(
         simulate_fn = simulate_case
     records: list[VideoRecord] = []
     diagnosis: str | None = None
+    photo_request: dict[str, Any] = {"photo": True} if cfg.photos else {}  # stand-in simulators may lack it
     for k, plan in enumerate(plans):
         case = simulate_fn(
             seed=plan.seed,
@@ -191,8 +193,13 @@ def simulate_patient(
             sampler=cfg.sampler,
             eye=plan.eye,
             diagnosis=diagnosis,
+            **photo_request,
         )
         record = case_record(plan, case, cfg)
+        photo = getattr(case, "photo", None) if cfg.photos else None
+        if cfg.photos and photo is None:
+            raise ValueError(f"simulated case {plan.id}: photos were asked for but the simulator drew none")
+        record.image = "cfp" if photo is not None else None
         # meta() is the simulator's full description (timing, anatomy, detailed findings, camera, lesions);
         # the keys below are guaranteed whatever the simulator version puts there.
         truth = {
@@ -204,7 +211,7 @@ def simulate_patient(
             **case.meta(),
             "findings_compact": record.findings,
         }
-        write_video_files(out, plan.id, case.frames, masks=dict(case.masks), truth=truth)
+        write_video_files(out, plan.id, case.frames, masks=dict(case.masks), truth=truth, image=photo)
         records.append(record)
         if k == 0:
             diagnosis = fellow_eye_diagnosis(record.primary_diagnosis)

@@ -8,6 +8,7 @@ Layout (docs/dataset-format.md describes each field)::
       videos/<id>.npz       key ``frames``: (T, H, W) uint8 grey frames, losslessly compressed
       truth/<id>.npz        simulated cases only: ground-truth masks, one array per key
       truth/<id>.json       simulated cases only: kinetics, anatomy, seed, detailed findings
+      images/<id>.png       optional (format 2): the paired colour fundus photograph, RGB 8-bit, H x W of the video
 
 Writing is crash-safe: each file is written to a temporary name and moved into place with ``os.replace``, and a
 manifest record is appended only once its files exist. A build that is interrupted leaves a folder that
@@ -33,7 +34,11 @@ import numpy as np
 from ffasora.data.splits import SPLITS, assign_splits
 from ffasora.models.vae_shapes import frame_count_problem
 
-FORMAT_VERSION = 1
+# 2 added the optional paired image per record (``image``, ``images/<id>.png``); a version-1 folder is a
+# version-2 folder without images, so readers take both. Writers write the current version.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+IMAGE_KINDS = ("cfp",)  # what a paired image is: a colour fundus photograph of the same eye
 MANIFEST = "manifest.jsonl"
 INFO = "dataset.json"
 SOURCES = ("simulator", "prepare")
@@ -71,11 +76,14 @@ class VideoRecord:
     quality: dict[str, float] = dataclasses.field(default_factory=dict)
     interpolation: str | None = None
     seed: int | None = None
+    image: str | None = None  # kind of the paired image in images/<id>.png ("cfp"), None without one
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
         extra = data.pop("extra")
+        if data["image"] is None:  # records without an image read exactly as format 1 wrote them
+            del data["image"]
         return json.dumps({**data, **extra}, ensure_ascii=False, sort_keys=False)
 
     @classmethod
@@ -109,6 +117,48 @@ def truth_paths(root: str | Path, video_id: str) -> tuple[Path, Path]:
     """Paths of the ground-truth masks (.npz) and metadata (.json) of a simulated case."""
     base = Path(root) / "truth"
     return base / f"{video_id}.npz", base / f"{video_id}.json"
+
+
+def image_path(root: str | Path, video_id: str) -> Path:
+    """Path of a record's paired image (a colour fundus photograph), whether or not it exists."""
+    return Path(root) / "images" / f"{video_id}.png"
+
+
+def check_image(image: np.ndarray, size: tuple[int, int], what: str = "image") -> None:
+    """A paired image must be (H, W, 3) uint8 RGB at the video's frame size."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.shape != (*size, 3):
+        raise ValueError(
+            f"{what}: expected an ({size[0]}, {size[1]}, 3) uint8 RGB image (the video's frame size), "
+            f"got {getattr(image, 'dtype', type(image).__name__)} {getattr(image, 'shape', '')}"
+        )
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """Lossless PNG of an (H, W, 3) uint8 image, with no time or software chunks (same pixels, same bytes)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image, mode="RGB").save(buffer, format="PNG", optimize=False, compress_level=6)
+    return buffer.getvalue()
+
+
+def load_image_file(path: str | Path) -> np.ndarray:
+    """An (H, W, 3) uint8 RGB image from a PNG (or any format PIL reads); grey or RGBA are converted."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as err:
+        raise ValueError(f"{path}: not a readable image ({err})") from err
+
+
+def load_image(root: str | Path, video_id: str) -> np.ndarray:
+    """The paired image (H, W, 3) uint8 of a record that has one."""
+    path = image_path(root, video_id)
+    if not path.is_file():
+        raise ValueError(f"{path}: no paired image for {video_id!r}")
+    return load_image_file(path)
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -196,13 +246,18 @@ def write_video_files(
     frames: np.ndarray,
     masks: Mapping[str, np.ndarray] | None = None,
     truth: Mapping[str, Any] | None = None,
+    image: np.ndarray | None = None,
 ) -> None:
     """Write a video (and, for simulated cases, its ground truth) atomically; safe to call from a worker.
 
     frames: (T, H, W) uint8 with T = 1 + 4k. masks: name -> array (static (H, W) or per-frame (T, H, W)).
-    The video file is moved into place last, so its presence means the case's files are complete.
+    image: the paired (H, W, 3) uint8 colour photograph, if any. The video file is moved into place last, so
+    its presence means the case's files are complete.
     """
     check_frames(frames, f"video {video_id!r}")
+    if image is not None:
+        check_image(image, frames.shape[1:], f"paired image of video {video_id!r}")
+        _atomic_write_bytes(image_path(root, video_id), png_bytes(image))
     masks_path, truth_json = truth_paths(root, video_id)
     if masks is not None:
         _atomic_write_bytes(masks_path, npz_bytes(masks))
@@ -220,9 +275,9 @@ def read_info(root: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ValueError(f"{root}: no {INFO}; not an FFA dataset folder (build one with `ffasora simulate`)")
     info: dict[str, Any] = json.loads(path.read_text())
-    if info.get("format_version") != FORMAT_VERSION:
+    if info.get("format_version") not in READABLE_VERSIONS:
         raise ValueError(
-            f"{path}: format_version {info.get('format_version')!r}; this ffasora reads {FORMAT_VERSION}"
+            f"{path}: format_version {info.get('format_version')!r}; this ffasora reads {READABLE_VERSIONS}"
         )
     return info
 
@@ -360,14 +415,19 @@ class DatasetWriter:
         frames: np.ndarray,
         masks: Mapping[str, np.ndarray] | None = None,
         truth: Mapping[str, Any] | None = None,
+        image: np.ndarray | None = None,
     ) -> None:
-        """Write one video's files, then append its record. frames: (T, H, W) uint8."""
+        """Write one video's files, then append its record. frames: (T, H, W) uint8; image: the paired
+        (H, W, 3) uint8 photograph when ``record.image`` names one."""
         if frames.shape != (record.frames, record.height, record.width):
             raise ValueError(
                 f"video {record.id!r}: frames have shape {frames.shape}, record says "
                 f"{(record.frames, record.height, record.width)}"
             )
-        write_video_files(self.root, record.id, frames, masks, truth)
+        if (image is None) != (record.image is None):
+            given = "no image given" if image is None else "an image given"
+            raise ValueError(f"video {record.id!r}: record.image is {record.image!r} with {given}")
+        write_video_files(self.root, record.id, frames, masks, truth, image)
         self.append(record)
 
     def append(self, record: VideoRecord) -> None:

@@ -10,11 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from ffasora.data.format import (
-    FORMAT_VERSION,
+    IMAGE_KINDS,
     INFO,
     MANIFEST,
+    READABLE_VERSIONS,
     SOURCES,
     VideoRecord,
+    image_path,
+    load_image_file,
     read_manifest,
     truth_paths,
     video_path,
@@ -48,9 +51,9 @@ def validate_dataset(root: str | Path, *, check_videos: bool = True) -> list[str
             info = json.loads(info_path.read_text())
         except json.JSONDecodeError as err:
             problems.append(f"{INFO} is not valid JSON ({err})")
-        if info and info.get("format_version") != FORMAT_VERSION:
+        if info and info.get("format_version") not in READABLE_VERSIONS:
             problems.append(
-                f"unknown format_version {info.get('format_version')!r} (expected {FORMAT_VERSION})"
+                f"unknown format_version {info.get('format_version')!r} (expected one of {READABLE_VERSIONS})"
             )
             return problems
         if info and not info.get("complete", False):
@@ -115,6 +118,7 @@ def _check_files(root: Path, r: VideoRecord, check_videos: bool) -> list[str]:
             for p in truth_paths(root, r.id)
             if not p.is_file()
         ]
+    problems += _check_image(root, r, check_videos)
     if check_videos:
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -139,3 +143,31 @@ def _check_patients(records: list[VideoRecord]) -> list[str]:
         for p, s in sorted(splits_of.items())
         if len(s) > 1
     ]
+
+
+def _check_image(root: Path, r: VideoRecord, check_pixels: bool) -> list[str]:
+    """A record's paired image: a known kind, the file present, RGB uint8 at the video's frame size; and no
+    image file without a record that claims it."""
+    where, path = f"video {r.id!r}", image_path(root, r.id)
+    if r.image is None:
+        if path.is_file():
+            return [f"{where}: {path.relative_to(root)} exists but the record names no image"]
+        return []
+    if r.image not in IMAGE_KINDS:
+        return [f"{where}: image kind {r.image!r} is not one of {IMAGE_KINDS}"]
+    if not path.is_file():
+        return [f"{where}: paired image {path.relative_to(root)} is missing"]
+    if not check_pixels:
+        return []
+    try:
+        image = load_image_file(path)
+    except ValueError as err:
+        return [f"{where}: {err}"]
+    from PIL import Image
+
+    with Image.open(path) as im:
+        mode = im.mode
+    expected = (r.height, r.width, 3)
+    if mode != "RGB" or image.shape != expected:
+        return [f"{where}: paired image is {mode} {image.shape[:2]}, expected 8-bit RGB at {expected[:2]}"]
+    return []
