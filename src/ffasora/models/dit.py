@@ -10,12 +10,18 @@ official v1.3 recipe it is a v-prediction. Blocks live in :mod:`ffasora.models.d
 Timesteps are raw DDPM indices in [0, 1000) (the sinusoid sees the value as is); continuous-time callers
 scale theirs to that range.
 
+With ``config.image_channels > 0`` the DiT also takes an image condition (:class:`ImageEmbed`): a colour fundus
+photograph encoded by the same VAE, joined to the video tokens as Open-Sora Plan v1.3's inpainting model joins
+its masked-video latents: its own patch embedding, then a zero-initialised linear, added to the noisy
+latents' tokens. A model without it, and any model called without an image, computes exactly as before.
+
 Official ``OpenSoraT2V_v1_3`` folders (diffusers, or ``config.json`` + ``.ckpt``) load through
 :mod:`ffasora.models.official` (config translation and the key table); ``DiT.save_official`` writes one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +76,46 @@ class BlockInputs:
     grid: tuple[int, int, int]  # (T, H / p, W / p) token grid
 
 
+class ImageEmbed(nn.Module):
+    """The image-condition stream: (B, image_channels, 1 or T, H, W) latents + a given-flag -> (B, S, D).
+
+    Open-Sora Plan v1.3's inpainting / image-to-video DiT adds two streams to the noisy latents' patch tokens,
+    the masked-video latents and the frame mask, each a patch embedding followed by a zero-initialised bias-free
+    linear. Ours is the same join with one stream: the photograph's latent (one latent frame, repeated along
+    latent time because a fundus photograph is registered to every frame of the angiogram, not to one of them)
+    with a constant channel saying whether an image is given. Dropped images (training dropout, or none at
+    generation) are zeros with the flag off, so one model serves report-only, image-only and both. The zero
+    linear makes a freshly extended model compute exactly what its text-only parent did.
+    """
+
+    def __init__(self, image_channels: int, hidden_size: int, patch_size: int) -> None:
+        super().__init__()
+        self.image_channels = image_channels
+        self.patch = nn.Conv2d(image_channels + 1, hidden_size, kernel_size=patch_size, stride=patch_size)
+        self.out = nn.Linear(hidden_size, hidden_size, bias=False)
+
+    def forward(
+        self, image: torch.Tensor | None, given: torch.Tensor | None, shape: tuple[int, ...]
+    ) -> torch.Tensor:
+        b, _, t, h, w = shape
+        if image is None:
+            image = torch.zeros((b, self.image_channels, 1, h, w), device=self.out.weight.device)
+            given = torch.zeros(b, dtype=torch.bool, device=image.device)
+        if image.ndim != 5 or image.shape[0] != b or image.shape[1] != self.image_channels:
+            raise ValueError(
+                f"image latents of shape {tuple(image.shape)}: expected ({b}, {self.image_channels}, 1, {h}, {w})"
+            )
+        if tuple(image.shape[3:]) != (h, w) or image.shape[2] not in (1, t):
+            raise ValueError(f"image latents of shape {tuple(image.shape)} do not fit video latents {shape}")
+        given = torch.ones(b, dtype=torch.bool, device=image.device) if given is None else given.bool()
+        flag = given.to(image.dtype)[:, None, None, None, None]
+        x = torch.cat([image * flag, flag.expand(b, 1, *image.shape[2:])], dim=1)  # (B, Ci + 1, 1|T, H, W)
+        x = x.expand(b, x.shape[1], t, h, w).to(self.out.weight.dtype)
+        tokens = self.patch(x.transpose(1, 2).flatten(0, 1))  # (B*T, D, H/p, W/p)
+        tokens = tokens.flatten(2).transpose(1, 2).reshape(b, -1, tokens.shape[1])  # (B, S, D)
+        return self.out(tokens)
+
+
 class DiT(nn.Module):
     """Text-conditioned video DiT. ``model(x, timestep, text_states, text_mask)`` -> prediction like ``x``."""
 
@@ -97,6 +143,7 @@ class DiT(nn.Module):
         self.norm_out = nn.LayerNorm(d, eps=1e-6, elementwise_affine=False)  # upstream fixes 1e-6 here
         self.final_modulation = nn.Parameter(torch.randn(2, d) / d**0.5)
         self.proj_out = nn.Linear(d, p * p * config.out_channels)
+        self.image_embed = ImageEmbed(config.image_channels, d, p) if config.image_channels else None
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
@@ -122,6 +169,14 @@ class DiT(nn.Module):
             nn.init.zeros_(linear.weight)
             nn.init.zeros_(linear.bias)
         nn.init.zeros_(self.patch_embed.bias)  # type: ignore[arg-type]
+        if self.image_embed is not None:
+            self.zero_image_path()
+
+    def zero_image_path(self) -> None:
+        """Zero the image stream's output linear: the model then ignores images until training opens it
+        (as upstream's ``zero_module`` on its inpainting streams)."""
+        if self.image_embed is not None:
+            nn.init.zeros_(self.image_embed.out.weight)
 
     def set_gradient_checkpointing(self, enabled: bool = True) -> None:
         """Recompute each block in the backward pass (activation memory ~1 block instead of all)."""
@@ -134,6 +189,8 @@ class DiT(nn.Module):
         text_states: torch.Tensor,
         text_mask: torch.Tensor | None = None,
         video_mask: torch.Tensor | None = None,
+        image: torch.Tensor | None = None,
+        image_given: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict from noisy latents.
 
@@ -143,10 +200,13 @@ class DiT(nn.Module):
             text_states: (B, L, text_dim); the official (B, 1, L, text_dim) layout is accepted too.
             text_mask: (B, L) (or (B, 1, L)), true/1 = real token; None = all real.
             video_mask: (B, T, H, W) at latent resolution, 1 = valid; a patch is valid if any pixel is.
+            image: image-condition latents (B, image_channels, 1, H, W) (models with ``image_channels``);
+                None = no image.
+            image_given: (B,) bool, which samples' images count (the rest are dropped); None = all.
         Returns:
             (B, out_channels, T, H, W).
         """
-        tokens, inputs = self.embed(x, timestep, text_states, text_mask, video_mask)
+        tokens, inputs = self.embed(x, timestep, text_states, text_mask, video_mask, image, image_given)
         tokens = self.run_blocks(tokens, inputs)
         return self.unembed(tokens, inputs)
 
@@ -157,8 +217,10 @@ class DiT(nn.Module):
         text_states: torch.Tensor,
         text_mask: torch.Tensor | None = None,
         video_mask: torch.Tensor | None = None,
+        image: torch.Tensor | None = None,
+        image_given: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, BlockInputs]:
-        """Latents -> patch tokens (B, S, D), and what every block sees beside them."""
+        """Latents (and the image condition) -> patch tokens (B, S, D), and what every block sees beside them."""
         b, _, t, h, w = x.shape
         grid = self.config.token_grid(t, h, w)
         text_states, text_mask = self._check_text(text_states, text_mask, b)
@@ -169,6 +231,10 @@ class DiT(nn.Module):
 
         tokens = self.patch_embed(x.transpose(1, 2).flatten(0, 1))  # (B*T, D, H/p, W/p)
         tokens = tokens.flatten(2).transpose(1, 2).reshape(b, -1, self.config.hidden_size)  # (B, S, D)
+        if self.image_embed is not None:
+            tokens = tokens + self.image_embed(image, image_given, tuple(x.shape))  # (B, S, D)
+        elif image is not None:
+            raise ValueError("this DiT takes no image condition (config.image_channels = 0)")
         emb = self.time_embed(timestep_sinusoid(timestep).to(tokens.dtype))  # (B, D)
         cos, sin = rope_tables(
             grid, self.config.head_dim, self.config.rope_base, self.config.rope_scale, x.device
@@ -231,6 +297,18 @@ class DiT(nn.Module):
         p = self.config.patch_size
         valid = F.max_pool3d(video_mask[:, None].float(), kernel_size=(1, p, p)).flatten(1) > 0  # (B, S)
         return (~valid).float() * MASKED
+
+    def with_image_condition(self, image_channels: int) -> DiT:
+        """A copy of this text-only DiT that also takes ``image_channels``-channel image latents: every weight
+        carried over, the image stream new with its output zeroed, so it computes exactly what this model
+        does until fine-tuning opens the image path."""
+        if self.image_embed is not None:
+            raise ValueError(f"this DiT already takes images ({self.config.image_channels} channels)")
+        config = dataclasses.replace(self.config, image_channels=image_channels)
+        extended = DiT(config).to(next(self.parameters()).dtype)
+        missing, unexpected = extended.load_state_dict(self.state_dict(), strict=False)
+        assert not unexpected and all(k.startswith("image_embed.") for k in missing), (missing, unexpected)
+        return extended
 
     @classmethod
     def from_pretrained(cls, path: str | Path, dtype: torch.dtype | None = None) -> DiT:

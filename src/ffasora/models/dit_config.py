@@ -26,6 +26,9 @@ class DiTConfig:
     sparse_n: int = 4  # Skiparse k; 1 = full attention in every block
     dense_first: int = 2  # the first blocks that keep full attention
     dense_last: int = 2  # the last blocks that keep full attention
+    # channels of the image-condition latent (a colour fundus photograph through the VAE, joined to every
+    # video token at its position; DiT.image_embed); 0 = no image condition, the official t2v layout
+    image_channels: int = 0
 
     def __post_init__(self) -> None:
         if self.head_dim % 6:
@@ -42,6 +45,8 @@ class DiTConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"DiTConfig.{name}={getattr(self, name)}: expected a positive integer")
+        if self.image_channels < 0:
+            raise ValueError(f"DiTConfig.image_channels={self.image_channels}: expected >= 0")
         if self.dense_first < 0 or self.dense_last < 0:
             raise ValueError(
                 f"DiTConfig dense_first/dense_last = {self.dense_first}/{self.dense_last}: expected >= 0"
@@ -83,4 +88,6 @@ class DiTConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["rope_scale"] = list(self.rope_scale)
+        if not self.image_channels:  # a text-only model's config.json reads as before image conditioning
+            del data["image_channels"]
         return data
