@@ -24,6 +24,7 @@ encoder cannot read is refused with a ``ValueError``; one in a language the mode
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import re
@@ -44,6 +45,7 @@ from ffasora.diffusion import DiffusionConfig, classifier_free_guidance, get_sam
 from ffasora.findings import parse_report, to_canonical_english
 from ffasora.io.video import write_gif, write_mp4
 from ffasora.models.dit import DiT, read_dit_config
+from ffasora.models.image_condition import encode_photo
 from ffasora.models.pretrained import weights_sha256
 from ffasora.models.step_cache import StepCache
 from ffasora.models.text import HFTextEncoder, TextEncoder, default_text_encoder
@@ -478,7 +480,8 @@ class FFASoraPipeline:
         """Token states and masks ``((1, L, D), (1, L))`` for the report and the negative report, each as the
         text path gives it to the encoder (translated when needed)."""
         texts = [
-            self.config.report_prefix + self.text_path.text(report),
+            # an empty report (image-only generation) is the empty text training dropped reports to
+            self.config.report_prefix + self.text_path.text(report) if report.strip() else "",
             self.text_path.text(negative_report),
         ]
         states, mask = self.text_encoder.encode(texts)
@@ -511,10 +514,11 @@ class FFASoraPipeline:
         dtype = next(self.dit.parameters()).dtype
         model = self.dit if cache is None else cache
 
-        def network(
-            x: torch.Tensor, t: torch.Tensor, text: tuple[torch.Tensor, torch.Tensor]
-        ) -> torch.Tensor:
-            return model(x.to(dtype), t, text[0].to(dtype), text[1]).float()
+        def network(x: torch.Tensor, t: torch.Tensor, cond: tuple[torch.Tensor, ...]) -> torch.Tensor:
+            if len(cond) == 4:  # (text, mask, image latents, image given): an image-conditioned model
+                image = {"image": cond[2].to(dtype), "image_given": cond[3]}
+                return model(x.to(dtype), t, cond[0].to(dtype), cond[1], **image).float()
+            return model(x.to(dtype), t, cond[0].to(dtype), cond[1]).float()
 
         guided = classifier_free_guidance(network, cond, uncond, guidance)
         tokens = self.dit.config.num_tokens(*noise.shape[2:])
@@ -543,6 +547,20 @@ class FFASoraPipeline:
         grey = ((video[0, 0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         return grey.cpu().numpy()
 
+    def check_image(self, image: Any) -> np.ndarray | None:
+        """The photograph as a contiguous (H, W, 3) uint8 array, or None; ``ValueError`` when it is not one or
+        this pipeline's DiT takes no image."""
+        if image is None:
+            return None
+        if not self.dit.config.image_channels:
+            raise ValueError("this model takes no image condition (its DiT has image_channels = 0)")
+        photo = np.ascontiguousarray(np.asarray(image))
+        if photo.ndim != 3 or photo.shape[-1] != 3 or photo.dtype != np.uint8:
+            raise ValueError(
+                f"image of shape {photo.shape} and dtype {photo.dtype}: expected (H, W, 3) uint8 RGB"
+            )
+        return photo
+
     # ----- all phases ------------------------------------------------------------------------------------
     def __call__(
         self,
@@ -557,8 +575,14 @@ class FFASoraPipeline:
         sampler: str | None = None,
         progress: PipelineProgress | None = None,
         cache_threshold: float = 0.0,
+        image: Any = None,
     ) -> GeneratedVideo:
         """Generate one FFA video for ``report``. Unset arguments take the pipeline's defaults (config).
+
+        ``image``: a colour fundus photograph of the eye, (H, W, 3) uint8 RGB, for a DiT with an image
+        condition (``dit.config.image_channels``); it is resized to the video's size. With an image the report
+        may be empty (image-only generation). Guidance then contrasts (report, image) with (negative report,
+        no image). The provenance names the photograph by its SHA-256, never by a path.
 
         The same seed, arguments, models and device give the same video: all randomness (initial noise and
         the ancestral noise of stochastic samplers) comes from one generator seeded with ``seed``.
@@ -575,7 +599,8 @@ class FFASoraPipeline:
             sampler=sampler,
         )
         check_seed(seed)
-        warnings = self.check_report(report)
+        photo = self.check_image(image)
+        warnings = [] if photo is not None and not report.strip() else self.check_report(report)
         for warning in warnings:
             log.warning(warning)
         num_frames, height, width, steps, guidance = s.num_frames, s.height, s.width, s.steps, s.guidance
@@ -583,8 +608,20 @@ class FFASoraPipeline:
         spec = get_sampler(sampler, d.family)
         started = time.perf_counter()
 
+        if cache_threshold > 0 and photo is not None:
+            raise ValueError("the step cache does not carry an image condition yet; use cache_threshold=0")
         cache = StepCache(self.dit, cache_threshold) if cache_threshold > 0 else None
         cond, uncond = self.encode_report(report, negative_report)
+        if self.dit.config.image_channels:  # an image model: the image (or its absence) joins both halves
+            latents_image = encode_photo(
+                self.vae,
+                photo if photo is not None else np.zeros((height, width, 3), np.uint8),
+                height,
+                width,
+            ).to(self.device)
+            given = torch.tensor([photo is not None], device=self.device)
+            cond = (*cond, latents_image, given)
+            uncond = (*uncond, latents_image, torch.zeros_like(given))
         generator = torch.Generator(device=self.device).manual_seed(seed)
         noise = self.prepare_latents(num_frames, height, width, generator)
         latents = self.denoise(
@@ -605,6 +642,14 @@ class FFASoraPipeline:
             "synthetic": True,
             "report": report,
             **({"encoded_report": encoded} if encoded != report else {}),
+            **(
+                {
+                    "image_pixels_sha256": hashlib.sha256(photo.tobytes()).hexdigest(),
+                    "image_shape": list(photo.shape),
+                }
+                if photo is not None
+                else {}
+            ),
             **({"warnings": warnings} if warnings else {}),
             "negative_report": negative_report,
             "seed": seed,

@@ -28,6 +28,7 @@ class Job:
     seed: int
     path: Path
     where: str  # how messages name this report: "the report" or "--batch FILE, line N"
+    image: Path | None = None  # a colour fundus photograph of the eye (image-conditioned models)
 
 
 def register(app: typer.Typer) -> None:
@@ -36,7 +37,15 @@ def register(app: typer.Typer) -> None:
 
 
 def generate(
-    report: str = typer.Argument("", help="Report text, English or Chinese (leave out with --batch)."),
+    report: str = typer.Argument(
+        "", help="Report text, English or Chinese (leave out with --batch; optional with --image)."
+    ),
+    image: Path | None = typer.Option(
+        None,
+        "--image",
+        help="Colour fundus photograph of the eye (PNG/JPEG, RGB) for an image-conditioned model; the report "
+        "is then optional. The provenance names the file by its SHA-256, never by its path.",
+    ),
     model: Path | None = typer.Option(
         None,
         "--model",
@@ -50,7 +59,8 @@ def generate(
         None,
         "--batch",
         help="UTF-8 text file with one report per line (writes <out>/<line-1:05d>.mp4 + .json), or a .jsonl "
-        'file of {"report": ..., "id": ..., "seed": ...} objects (id names the files). Videos already '
+        'file of {"report": ..., "image": ..., "id": ..., "seed": ...} objects (id names the files; image: a '
+        "photograph's path, relative to the batch file; report optional with an image). Videos already "
         "in <out> are kept (an interrupted batch resumes) unless --overwrite.",
     ),
     overwrite: bool = typer.Option(
@@ -103,12 +113,16 @@ def generate(
         device = f"cuda:{os.environ['LOCAL_RANK']}"
     _check_device(device)
     if batch is not None:
+        if image is not None:
+            raise UserError('give --image for one report; with --batch, an "image" per line of a .jsonl file')
         jobs = _batch_jobs(batch, report, out, seed)
     else:
-        jobs = [_single_job(report, out, seed, overwrite)]
+        jobs = [_single_job(report, out, seed, overwrite, image)]
+    photos = {job.image: _read_photo(job.image, job.where) for job in jobs if job.image is not None}
     for job in jobs:
         try:
-            check_report_text(job.report)
+            if job.image is None or job.report.strip():
+                check_report_text(job.report)
         except ValueError as err:
             raise UserError(f"{job.where}: {err}") from None
         try:
@@ -133,7 +147,16 @@ def generate(
         raise UserError(_option_names(str(err))) from None
     torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
     pipe = FFASoraPipeline.from_pretrained(folder.root, device=device, dtype=torch_dtype)
+    if photos and not pipe.dit.config.image_channels:
+        raise UserError(
+            f"{folder.root}: this model takes no image condition (its DiT has no image channels); "
+            "leave out --image, or use an image-conditioned model"
+        )
+    if photos and cache > 0:
+        raise UserError("--cache does not carry an image condition yet; leave it at 0 with --image")
     for job in jobs:  # every report, before the first video
+        if job.image is not None and not job.report.strip():
+            continue  # image-only: nothing to check in an empty report
         try:
             warnings = pipe.check_report(job.report)
         except ValueError as err:
@@ -147,7 +170,12 @@ def generate(
     with _quiet("ffasora.pipeline"):  # its warnings about the reports were shown just above
         for job in todo:
             options = {**settings, "cache_threshold": cache}
+            if job.image is not None:
+                photo, digest = photos[job.image]
+                options["image"] = photo
             video = _run(pipe, job.report, job.seed, options, show=rank == 0, label=job.path.name)
+            if job.image is not None:
+                video.metadata["image_sha256"] = digest  # the file's hash: `sha256sum` finds it again
             job.path.parent.mkdir(parents=True, exist_ok=True)
             video.save(job.path)
             if rank == 0:
@@ -202,18 +230,33 @@ def _check_device(device: str) -> None:
         raise UserError(f"--device {device!r}: expected cpu, cuda or cuda:N")
 
 
-def _single_job(report: str, out: Path, seed: int, overwrite: bool) -> Job:
+def _read_photo(path: Path, where: str) -> tuple[Any, str]:
+    """The photograph (H, W, 3) uint8 RGB and the SHA-256 of its file, or a clear error naming ``where``."""
+    import hashlib
+
+    from ffasora.data.format import load_image_file
+
+    if not path.is_file():
+        raise UserError(f"{where}: image {path}: no such file")
+    try:
+        pixels = load_image_file(path)
+    except ValueError as err:
+        raise UserError(f"{where}: {err}") from None
+    return pixels, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _single_job(report: str, out: Path, seed: int, overwrite: bool, image: Path | None = None) -> Job:
     from ffasora.pipeline import VIDEO_SUFFIXES
 
-    if not report.strip():
-        raise UserError("give a report (in quotes), or --batch FILE")
+    if not report.strip() and image is None:
+        raise UserError("give a report (in quotes), an --image, or --batch FILE")
     if out.suffix.lower() not in VIDEO_SUFFIXES:
         raise UserError(f"--out {out}: expected a file name ending in {' or '.join(VIDEO_SUFFIXES)}")
     check_output_path(out, "--out")
     existing = [p for p in (out, out.with_suffix(".json")) if p.exists()]
     if existing and not overwrite:
         raise UserError(f"--out {out}: {existing[0]} exists; pass --overwrite to replace it")
-    return Job(report, seed, out, "the report")
+    return Job(report, seed, out, "the report" if image is None else "--image", image)
 
 
 def _batch_jobs(batch: Path, report: str, out: Path, seed: int) -> list[Job]:
@@ -232,30 +275,34 @@ def _batch_jobs(batch: Path, report: str, out: Path, seed: int) -> list[Job]:
         raise UserError(
             f"{where}, line {bad_line}: not UTF-8 text (byte 0x{data[err.start]:02x}); save the file as UTF-8"
         ) from None
-    entries: list[tuple[int, str, int, str]] = []  # (line, report, seed, file stem)
+    entries: list[tuple[int, str, int, str, Path | None]] = []  # (line, report, seed, file stem, image)
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         if batch.suffix == ".jsonl":
-            entries.append(
-                (number, *_jsonl_entry(f"{where}, line {number}", line, seed + number - 1, number))
-            )
+            entry = _jsonl_entry(f"{where}, line {number}", line, seed + number - 1, number, batch.parent)
+            entries.append((number, *entry))
         else:
-            entries.append((number, line, seed + number - 1, f"{number - 1:05d}"))
+            entries.append((number, line, seed + number - 1, f"{number - 1:05d}", None))
     if not entries:
         raise UserError(f"{where}: holds no reports")
     first: dict[str, int] = {}
-    for number, _, _, name in entries:
+    for number, _, _, name, _ in entries:
         if name in first:
             raise UserError(
                 f"{where}, line {number}: id {name!r} repeats line {first[name]} (ids name the output files)"
             )
         first[name] = number
-    return [Job(text, s, out / f"{name}.mp4", f"{where}, line {n}") for n, text, s, name in entries]
+    return [
+        Job(text, s, out / f"{name}.mp4", f"{where}, line {n}", photo) for n, text, s, name, photo in entries
+    ]
 
 
-def _jsonl_entry(where: str, line: str, default_seed: int, number: int) -> tuple[str, int, str]:
-    """(report, seed, file stem) from one JSONL line."""
+def _jsonl_entry(
+    where: str, line: str, default_seed: int, number: int, base: Path
+) -> tuple[str, int, str, Path | None]:
+    """(report, seed, file stem, image path) from one JSONL line; a relative image path is read from the
+    batch file's folder."""
     import json
     import re
 
@@ -263,15 +310,21 @@ def _jsonl_entry(where: str, line: str, default_seed: int, number: int) -> tuple
         entry = json.loads(line)
     except json.JSONDecodeError as err:
         raise UserError(f"{where}: not JSON ({err.msg} at column {err.colno})") from None
-    if not isinstance(entry, dict) or not isinstance(entry.get("report"), str) or not entry["report"].strip():
-        raise UserError(f'{where}: expected an object with a non-empty "report" string')
+    if not isinstance(entry, dict):
+        raise UserError(f'{where}: expected an object with a "report" string and/or an "image" path')
+    image = entry.get("image")
+    if image is not None and (not isinstance(image, str) or not image.strip()):
+        raise UserError(f'{where}: "image" must be a file path string, got {json.dumps(image)[:40]}')
+    report = entry.get("report", "")
+    if not isinstance(report, str) or (not report.strip() and image is None):
+        raise UserError(f'{where}: expected an object with a non-empty "report" string (or an "image")')
     seed = entry.get("seed", default_seed)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise UserError(f'{where}: "seed" must be an integer, got {json.dumps(seed)[:40]}')
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(entry.get("id", f"{number - 1:05d}")))
     if not name.strip("._"):
         raise UserError(f'{where}: "id" {str(entry.get("id"))[:40]!r} cannot name a file')
-    return entry["report"], seed, name
+    return report, seed, name, None if image is None else base / image
 
 
 def _run(pipe: Any, report: str, seed: int, options: dict[str, Any], show: bool, label: str) -> Any:
