@@ -35,11 +35,17 @@ from ffasora.train.tasks import StepLosses, Task
 class DiTDataConfig:
     cache: str = ""  # latent cache folder written by `ffasora latents`
     empty_report_dropout: float = 0.1  # share of samples trained with the empty report (for CFG)
+    # image-conditioned models: share of samples trained without their photograph, drawn independently of
+    # the report dropout, so one model learns report-only, image-only and both (and the unconditional
+    # branch, when both are dropped)
+    image_dropout: float = 0.3
     sample_posterior: bool = True  # False: train on the posterior mean (deterministic targets)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.empty_report_dropout <= 1.0:
             raise ValueError(f"data.empty_report_dropout = {self.empty_report_dropout}; expected in [0, 1]")
+        if not 0.0 <= self.image_dropout <= 1.0:
+            raise ValueError(f"data.image_dropout = {self.image_dropout}; expected in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,7 @@ class LatentCacheDataset(Dataset[dict[str, Any]]):
             "id": record.id,
             "empty_text": self.empty_text,
             "empty_mask": self.empty_mask,
+            **({"image": tensors["image"]} if "image" in tensors else {}),
         }
 
 
@@ -102,9 +109,17 @@ def _pad(rows: list[torch.Tensor], length: int) -> torch.Tensor:
 
 def collate_latents(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Batch: ``mean``/``std`` (B, c, t, h, w), ``text`` (B, L, D) and ``text_mask`` (B, L) padded to the
-    longest report, ``empty_text`` (B, L, D) / ``empty_mask`` (B, L) the empty report padded alike, ``id``."""
+    longest report, ``empty_text`` (B, L, D) / ``empty_mask`` (B, L) the empty report padded alike, ``id``;
+    when any item has a photograph, ``image`` (B, 3c, 1, h, w) (zeros where missing) and ``has_image`` (B,)."""
     length = max(max(len(i["text"]) for i in items), len(items[0]["empty_text"]))
+    images: dict[str, torch.Tensor] = {}
+    present = [i for i in items if "image" in i]
+    if present:
+        blank = torch.zeros_like(present[0]["image"])
+        images["image"] = torch.stack([i.get("image", blank) for i in items])
+        images["has_image"] = torch.tensor(["image" in i for i in items])
     return {
+        **images,
         "mean": torch.stack([i["mean"] for i in items]),
         "std": torch.stack([i["std"] for i in items]),
         "text": _pad([i["text"] for i in items], length),
@@ -154,6 +169,11 @@ class DiTTask(Task):
                 f"{cfg.data.cache}: latents have {info['vae']['latent_dim']} channels, model.in_channels is "
                 f"{cfg.model.in_channels}"
             )
+        if cfg.model.image_channels and info.get("image_channels") != cfg.model.image_channels:
+            raise ValueError(
+                f"{cfg.data.cache}: image condition has {info.get('image_channels')} channels (none: the "
+                f"dataset has no paired photographs), model.image_channels is {cfg.model.image_channels}"
+            )
         if info["text_encoder"]["dim"] != cfg.model.text_dim:
             raise ValueError(
                 f"{cfg.data.cache}: text states are {info['text_encoder']['dim']}-d, model.text_dim is "
@@ -184,17 +204,25 @@ class DiTTask(Task):
         text = torch.where(drop[:, None, None], batch["empty_text"], batch["text"])  # (B, L, D)
         mask = torch.where(drop[:, None], batch["empty_mask"], batch["text_mask"])  # (B, L)
 
-        def denoiser(
-            x: torch.Tensor, t: torch.Tensor, cond: tuple[torch.Tensor, torch.Tensor]
-        ) -> torch.Tensor:
+        cond: tuple[torch.Tensor, ...] = (text, mask)
+        extra: dict[str, torch.Tensor] = {}
+        if cfg.model.image_channels:  # drawn after the report dropout: runs without images keep their RNG
+            keep = torch.rand(x0.shape[0]) >= cfg.data.image_dropout
+            given = keep.to(x0.device) & batch["has_image"].to(x0.device)
+            cond = (text, mask, batch["image"], given)
+            extra["dropped_images"] = 1.0 - given.float().mean()
+
+        def denoiser(x: torch.Tensor, t: torch.Tensor, cond: tuple[torch.Tensor, ...]) -> torch.Tensor:
+            if len(cond) == 4:
+                return model(x, t, cond[0], cond[1], image=cond[2], image_given=cond[3])
             return model(x, t, cond[0], cond[1])
 
         tokens = cfg.model.num_tokens(*x0.shape[2:])
         rank, world = _rank_world()
         loss = training_loss(
-            cfg.diffusion, denoiser, x0, (text, mask), num_tokens=tokens, rank=rank, world_size=world
+            cfg.diffusion, denoiser, x0, cond, num_tokens=tokens, rank=rank, world_size=world
         )
-        return {"model": loss, "dropped_reports": drop.float().mean()}
+        return {"model": loss, "dropped_reports": drop.float().mean(), **extra}
 
     def export(self, model: nn.Module, cfg: DiTTaskConfig, out_dir: Path, dtype: torch.dtype) -> Path:
         """Write the DiT folder, plus ``training_source.json`` naming the latent cache's VAE and text encoder

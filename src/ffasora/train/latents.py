@@ -10,6 +10,8 @@ Layout of a cache folder::
                               ``mean``, ``std``  (c, t, h, w) float32: the posterior in DiT units
                               ``text``           (L, D) float32 token states of the report
                               ``text_mask``      (L,) uint8, 1 = real token
+                              ``image``          (3c, 1, h, w) float32, when the video has a paired colour
+                                                 photograph: its image condition (models.image_condition)
       empty.safetensors       ``text``/``text_mask`` of the empty report (classifier-free-guidance dropout)
 
 DiT units: the WF-VAE posterior N(mu, sigma^2) pushed through the per-channel normalisation the DiT sees,
@@ -36,6 +38,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ffasora.data.dataset import FFADataset
+from ffasora.data.format import load_image
+from ffasora.models.image_condition import encode_photo, image_condition_channels
 from ffasora.models.pretrained import weights_sha256
 from ffasora.models.text import TextEncoder
 from ffasora.models.vae import WFVAE
@@ -217,7 +221,11 @@ def encode_dataset(
                 std = (posterior.std * unit.abs())[0].float().cpu()
                 text, states, mask = encode_text(text_encoder, [record.report], preprocess)[0]
                 file = f"latents/{record.id}.safetensors"
-                _atomic_save({"mean": mean, "std": std, "text": states, "text_mask": mask}, root / file)
+                tensors = {"mean": mean, "std": std, "text": states, "text_mask": mask}
+                if record.image is not None:  # the paired photograph, at the video's (resampled) size
+                    photo = load_image(dataset, record.id)
+                    tensors["image"] = encode_photo(vae, photo, *video.shape[-2:])[0].cpu()
+                _atomic_save(tensors, root / file)
                 entry = CacheRecord(record.id, split, record.report, text, file)
                 lines.write(entry.to_json() + "\n")
                 lines.flush()
@@ -225,6 +233,8 @@ def encode_dataset(
                 if progress is not None:
                     progress(count, total)
     records = read_cache_manifest(root)
+    if any(r.image is not None for part in parts for r in part.records):
+        info["image_channels"] = image_condition_channels(vae.config.latent_dim)
     info |= {
         "complete": True,
         "latent_shape": latent_shape,
