@@ -41,13 +41,13 @@ def write_videos(root: Path, n: int = 4, frames: int = 5, size: int = 32, seed: 
     return root
 
 
-def tiny_bert(folder: Path) -> Path:
-    """A random 2-layer BERT (width 32) with a word-level vocabulary, saved as a local HF folder."""
+def tiny_bert(folder: Path, hidden: int = 32) -> Path:
+    """A random 2-layer BERT (width ``hidden``) with a word-level vocabulary, saved as a local HF folder."""
     from transformers import BertConfig, BertModel, BertTokenizer
 
     torch.manual_seed(0)
     bert = BertModel(
-        BertConfig(vocab_size=len(WORDS), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        BertConfig(vocab_size=len(WORDS), hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
                    intermediate_size=64, max_position_embeddings=64)
     )  # fmt: skip
     bert.save_pretrained(folder)
@@ -55,11 +55,12 @@ def tiny_bert(folder: Path) -> Path:
     return folder
 
 
-def tiny_vae(seed: int = 0) -> WFVAE:
+def tiny_vae(seed: int = 0, latent_dim: int = 4) -> WFVAE:
     torch.manual_seed(seed)
     return WFVAE(
-        WFVAEConfig(latent_dim=4, base_channels=8, encoder_energy_flow_hidden_size=8,
-                    decoder_energy_flow_hidden_size=8, in_channels=1, scale=(0.8,) * 4, shift=(0.1,) * 4)
+        WFVAEConfig(latent_dim=latent_dim, base_channels=8, encoder_energy_flow_hidden_size=8,
+                    decoder_energy_flow_hidden_size=8, in_channels=1, scale=(0.8,) * latent_dim,
+                    shift=(0.1,) * latent_dim)
     ).eval()  # fmt: skip
 
 
@@ -73,14 +74,14 @@ def tiny_dit(text_dim: int = 32) -> DiT:
     return DiT(tiny_dit_config(text_dim))
 
 
-def fitted_vae(data: Path, seed: int = 0) -> WFVAE:
+def fitted_vae(data: Path, seed: int = 0, latent_dim: int = 4) -> WFVAE:
     """The tiny random VAE with ``scale``/``shift`` fitted to ``data``'s posterior means, so the DiT sees
     unit-variance latents (what the scale/shift of a real WF-VAE are for)."""
     import dataclasses
 
     from ffasora.data.dataset import FFADataset
 
-    vae = tiny_vae(seed)
+    vae = tiny_vae(seed, latent_dim)
     dataset = FFADataset(data, split="all")
     videos = torch.stack([dataset[i]["video"] for i in range(len(dataset))])
     with torch.no_grad():

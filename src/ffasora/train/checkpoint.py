@@ -245,20 +245,43 @@ def _is_sharded(module: nn.Module) -> bool:
     return any(hasattr(p, "device_mesh") for p in module.parameters())
 
 
-def module_state(module: nn.Module) -> dict[str, torch.Tensor]:
-    """Full state dict on CPU (collective under FSDP2: call on every rank; complete on rank 0)."""
+def frozen_names(module: nn.Module) -> set[str]:
+    """State-dict names of the parameters that do not require grad."""
+    return {name for name, p in module.named_parameters() if not p.requires_grad}
+
+
+def module_state(module: nn.Module, trained_only: bool = False) -> dict[str, torch.Tensor]:
+    """Full state dict on CPU (collective under FSDP2: call on every rank; complete on rank 0).
+
+    trained_only: leave out the frozen parameters (an adapter run's base, rebuilt from its init folder).
+    """
     if not _is_sharded(module):
-        return {k: v.detach().cpu() for k, v in module.state_dict().items()}
+        skip = frozen_names(module) if trained_only else set()
+        return {k: v.detach().cpu() for k, v in module.state_dict().items() if k not in skip}
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
     return get_model_state_dict(module, options=opts)  # type: ignore[return-value]
 
 
-def load_module_state(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Load a full state dict strictly (every rank passes the full state)."""
+def load_module_state(module: nn.Module, state: dict[str, torch.Tensor], trained_only: bool = False) -> None:
+    """Load a full state dict strictly (every rank passes the full state).
+
+    trained_only: ``state`` holds exactly the trained parameters and buffers (see :func:`module_state`).
+    """
     if not _is_sharded(module):
-        module.load_state_dict(state, strict=True)
+        if not trained_only:
+            module.load_state_dict(state, strict=True)
+            return
+        frozen = frozen_names(module)
+        expected = set(module.state_dict()) - frozen
+        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+        if missing or unexpected:
+            raise ValueError(
+                f"trained-parameter state: missing {missing[:3]} ({len(missing)}), "
+                f"unexpected {unexpected[:3]} ({len(unexpected)})"
+            )
+        module.load_state_dict(state, strict=False)
         return
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 

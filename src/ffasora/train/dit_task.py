@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 
 from ffasora.diffusion import DiffusionConfig, training_loss
 from ffasora.models.dit import DiT, DiTConfig
+from ffasora.models.lora import LoRAConfig, add_lora, save_adapter
 from ffasora.train.config import TrainConfig
 from ffasora.train.latents import (
     CacheRecord,
@@ -53,14 +54,26 @@ class DiTTaskConfig:
     """``[model]`` (DiTConfig), ``[data]``, ``[diffusion]`` and ``[train]`` of a DiT training preset.
 
     ``init``: an optional DiT folder (ours or the official layout) to fine-tune from, as FFA Sora fine-tuned
-    Open-Sora Plan v1.3; its config must equal ``[model]``.
+    Open-Sora Plan v1.3; its config must equal ``[model]``. ``[lora]`` with ``rank > 0`` trains low-rank
+    adapters on the frozen ``init`` instead of every weight (:mod:`ffasora.models.lora`); the run then exports
+    an adapter folder.
     """
 
     model: DiTConfig = field(default_factory=DiTConfig)
     data: DiTDataConfig = field(default_factory=DiTDataConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
     init: str = ""
+
+    def __post_init__(self) -> None:
+        if self.lora.enabled and not self.init:
+            raise ValueError("lora.rank > 0 adapts a trained DiT: set init to its folder (ours or official)")
+        if self.lora.enabled and self.train.parallel == "fsdp":
+            raise ValueError(
+                "lora.rank > 0 with train.parallel = 'fsdp': adapters train data-parallel with a replicated "
+                "frozen base; use train.parallel = 'ddp'"
+            )
 
 
 class LatentCacheDataset(Dataset[dict[str, Any]]):
@@ -130,6 +143,12 @@ def collate_latents(items: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def base_dtype(cfg: DiTTaskConfig) -> torch.dtype:
+    """The frozen base's dtype under LoRA: bf16 when asked, or under "auto" when training in bf16."""
+    bf16 = cfg.lora.base_dtype == "bf16" or (cfg.lora.base_dtype == "auto" and cfg.train.precision == "bf16")
+    return torch.bfloat16 if bf16 else torch.float32
+
+
 def _rank_world() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
@@ -148,14 +167,19 @@ class DiTTask(Task):
     def build_models(self, cfg: DiTTaskConfig) -> dict[str, nn.Module]:
         self.cfg = cfg
         if cfg.init:
-            model = DiT.from_pretrained(cfg.init)
+            model = DiT.from_pretrained(cfg.init, dtype=base_dtype(cfg) if cfg.lora.enabled else None)
             if model.config != cfg.model:
                 raise ValueError(
                     f"init {cfg.init}: its DiT config differs from [model]; copy it into the preset"
                 )
         else:
             model = DiT(cfg.model)
+        if cfg.lora.enabled:
+            add_lora(model, cfg.lora)
         return {"model": model}
+
+    def frozen_from_init(self, cfg: DiTTaskConfig) -> bool:
+        return cfg.lora.enabled
 
     def build_dataset(self, cfg: DiTTaskConfig, split: str) -> Dataset[Any]:
         if not cfg.data.cache:
@@ -229,7 +253,10 @@ class DiTTask(Task):
         so ``ffasora pipeline assemble --dit OUT --cache CACHE`` (or ``--vae``) can build a pipeline."""
         if not isinstance(model, DiT):
             raise ValueError(f"expected a DiT to export, got {type(model).__name__}")
-        path = Path(model.save_pretrained(out_dir, dtype=dtype))
+        if cfg.lora.enabled:  # the adapter alone (fp32, small); `ffasora lora merge` folds it into the base
+            path = save_adapter(model, cfg.lora, out_dir, base=cfg.init)
+        else:
+            path = Path(model.save_pretrained(out_dir, dtype=dtype))
         source: dict[str, Any] = {"cache": cfg.data.cache, "diffusion": dataclasses.asdict(cfg.diffusion)}
         if cfg.data.cache and (Path(cfg.data.cache) / "cache.json").is_file():
             info = read_cache_info(cfg.data.cache)

@@ -16,14 +16,20 @@ class EMA:
     Buffers (e.g. running statistics) are copied, not averaged.
     """
 
-    def __init__(self, module: nn.Module, decay: float, warmup: bool = True) -> None:
+    def __init__(
+        self, module: nn.Module, decay: float, warmup: bool = True, trained_only: bool = False
+    ) -> None:
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"EMA decay = {decay}; expected in [0, 1)")
         self.decay, self.warmup = decay, warmup
+        self.trained_only = trained_only  # average (and save) only parameters that require grad: adapters
         self.updates = 0
         self.shadow: dict[str, torch.Tensor] = {
-            name: p.detach().clone().float() for name, p in module.named_parameters()
+            name: p.detach().clone().float() for name, p in self._averaged(module)
         }
+
+    def _averaged(self, module: nn.Module) -> list[tuple[str, nn.Parameter]]:
+        return [(n, p) for n, p in module.named_parameters() if p.requires_grad or not self.trained_only]
 
     def current_decay(self) -> float:
         if not self.warmup:
@@ -33,7 +39,7 @@ class EMA:
     @torch.no_grad()
     def update(self, module: nn.Module) -> None:
         d = self.current_decay()
-        for name, p in module.named_parameters():
+        for name, p in self._averaged(module):
             self.shadow[name].lerp_(p.detach().float(), 1.0 - d)
         self.updates += 1
 
@@ -49,7 +55,7 @@ class EMA:
 
     @torch.no_grad()
     def load_full_state_dict(self, module: nn.Module, state: dict[str, torch.Tensor], updates: int) -> None:
-        params = dict(module.named_parameters())
+        params = dict(self._averaged(module))
         missing = sorted(set(params) - set(state))
         if missing:
             raise ValueError(f"EMA state lacks {len(missing)} parameter(s), e.g. {missing[0]}")

@@ -163,7 +163,12 @@ class Trainer:
         self.optimizers = {
             g: build_optimizer(list(self.group_modules[g].values()), self.optim_cfg[g]) for g in self.groups
         }
-        self.ema = EMA(self.models["model"], tc.ema.decay, tc.ema.warmup) if tc.ema.enabled else None
+        self.trained_only = self.task.frozen_from_init(self.cfg)
+        self.ema = (
+            EMA(self.models["model"], tc.ema.decay, tc.ema.warmup, trained_only=self.trained_only)
+            if tc.ema.enabled
+            else None
+        )
         self.guard = Guard(tc.guard)
         self.stream = BatchStream(
             self.task.build_dataset(self.cfg, "train"),
@@ -300,7 +305,10 @@ class Trainer:
     # ----- checkpoints -----------------------------------------------------------------------------------
     def save(self) -> Path | None:
         """Write a checkpoint of the current state (collective: every rank calls; rank 0 writes)."""
-        weights = {m: ckpt.module_state(self.models[m]) for m in dict.fromkeys(["model", *self.trained])}
+        weights = {
+            m: ckpt.module_state(self.models[m], trained_only=self.trained_only and m == "model")
+            for m in dict.fromkeys(["model", *self.trained])
+        }
         if self.ema is not None:
             weights["ema"] = self.ema.full_state_dict(self.models["model"])
         optimizer = {g: ckpt.optimizer_state(self.group_modules[g], o) for g, o in self.optimizers.items()}
@@ -330,7 +338,7 @@ class Trainer:
         """Restore a checkpoint's contents as :func:`ckpt.read_checkpoint` returns them."""
         for m, weights in state["weights"].items():
             if m != "ema":
-                ckpt.load_module_state(self.models[m], weights)
+                ckpt.load_module_state(self.models[m], weights, self.trained_only and m == "model")
         for g, opt in self.optimizers.items():
             ckpt.load_optimizer_state(self.group_modules[g], opt, state["optimizer"][g])
         t = state["trainer"]

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from ffasora.config import from_dict
-from ffasora.train.checkpoint import read_weights, resolve_checkpoint
+from ffasora.train.checkpoint import load_module_state, read_weights, resolve_checkpoint
 from ffasora.train.tasks import Task, load_task
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -44,7 +44,7 @@ def export_run(
     task_name, task, cfg = read_run(run_dir)
     path = resolve_checkpoint(run_dir, checkpoint)
     model = task.build_models(cfg)["model"]
-    model.load_state_dict(read_weights(path, "ema" if use_ema else "model"), strict=True)
+    load_module_state(model, read_weights(path, "ema" if use_ema else "model"), task.frozen_from_init(cfg))
     model.eval()
     out = Path(task.export(model, cfg, Path(out_dir), DTYPES[dtype]))
     record = {"run": str(Path(run_dir).resolve()), "task": task_name, "checkpoint": path.name, "ema": use_ema}

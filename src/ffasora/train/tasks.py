@@ -71,6 +71,12 @@ class Task:
         """
         raise NotImplementedError
 
+    def frozen_from_init(self, cfg: Any) -> bool:
+        """True when ``model``'s frozen parameters come unchanged from ``build_models`` (an adapter run):
+        checkpoints and the EMA then hold only the trained parameters (and buffers), and a resume or an
+        export rebuilds the rest from the config."""
+        return False
+
     def tokens_per_sample(self, cfg: Any) -> int | None:
         """Tokens one sample contributes (for tokens/s in the logs); None when that has no meaning."""
         return None
