@@ -52,6 +52,11 @@ def generate(
         "-m",
         help="Pipeline folder (model_index.json, vae/, dit/); default: the bundled pretrained/ model.",
     ),
+    adapter: Path | None = typer.Option(
+        None,
+        "--adapter",
+        help="LoRA adapter folder trained on the model's DiT (`ffasora export` of a LoRA run): merged in.",
+    ),
     out: Path = typer.Option(
         Path("ffasora_video.mp4"), "--out", "-o", help="Video file (.mp4 or .gif); with --batch, a folder."
     ),
@@ -132,6 +137,8 @@ def generate(
                 f"--seed {seed}: {str(err).split(': ', 1)[1]}" if batch is None else f"{job.where}: {err}"
             ) from None
     folder = PipelineFolder.read(model if model is not None else bundled_model())
+    if adapter is not None:
+        _check_adapter(adapter, folder.root)
     settings: dict[str, Any] = dict(
         num_frames=frames,
         height=height,
@@ -147,6 +154,10 @@ def generate(
         raise UserError(_option_names(str(err))) from None
     torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
     pipe = FFASoraPipeline.from_pretrained(folder.root, device=device, dtype=torch_dtype)
+    if adapter is not None:
+        from ffasora.models.lora import merge_adapter
+
+        merge_adapter(pipe.dit, adapter)  # folded into the weights: sampling costs what it did
     if photos and not pipe.dit.config.image_channels:
         raise UserError(
             f"{folder.root}: this model takes no image condition (its DiT has no image channels); "
@@ -344,3 +355,14 @@ def _run(pipe: Any, report: str, seed: int, options: dict[str, Any], show: bool,
             bar.update(tasks[phase], completed=done, total=total)
 
         return pipe(report, seed=seed, progress=progress, **options)
+
+
+def _check_adapter(adapter: Path, root: Path) -> None:
+    """--adapter: an adapter folder trained on a DiT of this pipeline's shape, before the models load."""
+    from ffasora.models.dit import read_dit_config
+    from ffasora.models.lora import check_base
+
+    try:
+        check_base(adapter, read_dit_config(root / "dit"))
+    except ValueError as err:
+        raise UserError(f"--adapter {adapter}: {err}") from None

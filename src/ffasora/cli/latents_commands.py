@@ -166,6 +166,11 @@ def assemble(
     steps: int | None = typer.Option(None, "--steps", help="Default sampler steps."),
     guidance: float | None = typer.Option(None, "--guidance", help="Default CFG scale."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a pipeline already in --out."),
+    adapter: Path | None = typer.Option(
+        None,
+        "--adapter",
+        help="LoRA adapter folder trained on --dit (`ffasora export` of a LoRA run): merged in.",
+    ),
 ) -> None:
     """Write a pipeline folder from a VAE, a DiT and a text encoder, reading defaults from the DiT's training."""
     from ffasora.models.pretrained import read_config
@@ -173,7 +178,20 @@ def assemble(
     from ffasora.train.assemble import assemble_pipeline
 
     read_config(dit)
+    if adapter is not None:
+        _check_adapter(adapter, dit)
     check_output_path(out, "--out", folder=True)
     refuse_overwrite([out / INDEX_NAME], overwrite)
-    path = assemble_pipeline(dit, out, vae, text_encoder, frames, height, width, steps, guidance)
+    path = assemble_pipeline(dit, out, vae, text_encoder, frames, height, width, steps, guidance, adapter)
     typer.echo(f"wrote {path}")
+
+
+def _check_adapter(adapter: Path, dit: Path) -> None:
+    """--adapter: an adapter folder trained on a DiT of --dit's shape, or a clear error before any loading."""
+    from ffasora.models.dit import read_dit_config
+    from ffasora.models.lora import check_base
+
+    try:
+        check_base(adapter, read_dit_config(dit))
+    except ValueError as err:
+        raise UserError(f"--adapter {adapter}: {err}") from None

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ffasora.diffusion import DiffusionConfig
 from ffasora.models.dit import DiT
+from ffasora.models.lora import merge_adapter
 from ffasora.models.vae import WFVAE
 from ffasora.models.vae_shapes import SPATIAL_COMPRESSION
 from ffasora.pipeline import FFASoraPipeline, PipelineConfig, TextEncoderSpec
@@ -24,12 +25,16 @@ def assemble_pipeline(
     width: int | None = None,
     steps: int | None = None,
     guidance: float | None = None,
+    adapter: Path | None = None,
 ) -> Path:
     """Write a pipeline folder at ``out`` from the DiT folder ``dit`` and the VAE and text encoder it was
     trained with (``training_source.json`` beside the DiT; ``vae`` / ``text_encoder`` override them), with the
     training's diffusion recipe and the given generation defaults. ``text_encoder``: "default" or a local
-    Hugging Face folder."""
-    source_file = dit / "training_source.json"
+    Hugging Face folder. ``adapter``: a LoRA adapter folder trained on ``dit``, merged into the pipeline's DiT;
+    its ``training_source.json`` (the LoRA run's cache) then supplies the defaults."""
+    source_file = (
+        adapter if adapter is not None and (adapter / "training_source.json").is_file() else dit
+    ) / ("training_source.json")
     source = json.loads(source_file.read_text()) if source_file.is_file() else {}
     vae_path = vae or (Path(source["vae"]["path"]) if source.get("vae", {}).get("path") else None)
     if vae_path is None:
@@ -56,5 +61,8 @@ def assemble_pipeline(
         height=height or int(shape[2]) * SPATIAL_COMPRESSION,
         width=width or int(shape[3]) * SPATIAL_COMPRESSION,
     )
-    pipe = FFASoraPipeline(WFVAE.from_pretrained(vae_path), DiT.from_pretrained(dit), spec.build(out), config)
+    model = DiT.from_pretrained(dit)
+    if adapter is not None:
+        merge_adapter(model, adapter)
+    pipe = FFASoraPipeline(WFVAE.from_pretrained(vae_path), model, spec.build(out), config)
     return pipe.save_pretrained(out)
