@@ -162,8 +162,10 @@ def write_dicom_series(folder: Path, frames: np.ndarray, times: np.ndarray) -> P
     folder.mkdir(parents=True, exist_ok=True)
     start = dt.datetime(2024, 3, 1, 9, 30, 0)
     pixels = to_bits(frames, 12)
+    study, series = generate_uid(), generate_uid()  # frames of one acquisition share these
     for i in np.random.default_rng(1).permutation(len(pixels)):
         ds = _dicom_base("1.2.840.10008.5.1.4.1.1.7")
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
         ds.Rows, ds.Columns, ds.InstanceNumber = pixels.shape[1], pixels.shape[2], int(i) + 1
         ds.AcquisitionTime = (start + dt.timedelta(seconds=float(times[i]))).strftime("%H%M%S.%f")
         ds.PixelData = pixels[i].tobytes()

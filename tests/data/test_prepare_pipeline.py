@@ -214,7 +214,7 @@ def test_reports_are_parsed_into_finding_codes_after_scrubbing(corpus, tmp_path:
     row = IndexRow(1, "p1/od.mp4", "H77", "OD", "Dr. Ann Lee saw H77. Microaneurysms; no NVD.")
     outcome = prepare_row(row, videos, tmp_path, CFG, b"k" * 32)
     assert outcome.status == "kept" and outcome.record is not None
-    assert seen == ["[NAME] saw [ID]. Microaneurysms; no NVD."]
+    assert seen == ["Dr. [NAME] saw [ID]. Microaneurysms; no NVD."]  # the title stays, the name goes
     record = outcome.record
     assert (record.codes, record.negated, record.findings) == (["MA"], ["NVD"], "MA;-NVD;DR")
     assert record.primary_diagnosis == "DR" and record.extra["scrubbed"] == {"ID": 1, "NAME": 1}

@@ -1,23 +1,24 @@
 """The index file of ``ffasora prepare``: one row per video, CSV or JSONL (docs/prepare.md).
 
 Required columns: ``video`` (path relative to --videos: a file or a folder of frames), ``patient_id``, ``eye``
-(OD / OS), ``report``. Optional: ``frame_times`` (seconds, ``;``-separated), ``diagnosis``, ``exam_date``.
-A file without a required column is refused as a whole; a bad row becomes an error outcome and the rest go on.
+(OD / OS), ``report``. Optional: ``frame_times`` (seconds, ``;``-separated), ``diagnosis``, ``exam_date``,
+``patient_name``. Columns the user marks as identifying (``--id-columns``) are read too: their values are
+scrubbed from the report wherever they occur and never stored. A file without a required column, or one
+that is not UTF-8, is refused as a whole (naming the file and the line); a bad row becomes a ``RowError`` and
+the rest go on.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ffasora.data.prepare import Outcome
+from typing import Any
 
 REQUIRED = ("video", "patient_id", "eye", "report")
-OPTIONAL = ("frame_times", "diagnosis", "exam_date")
+OPTIONAL = ("frame_times", "diagnosis", "exam_date", "patient_name")
 EYES = {
     "od": "OD",
     "re": "OD",
@@ -42,37 +43,70 @@ class IndexRow:
     frame_times: tuple[float, ...] | None = None
     diagnosis: str | None = None
     exam_date: str | None = None
+    patient_name: str | None = None
+    identifiers: tuple[str, ...] = ()  # values of the columns marked as identifying
 
 
-def read_index(path: str | Path) -> tuple[list[IndexRow], list[Outcome]]:
-    """Valid rows, and one failed outcome per invalid row."""
-    from ffasora.data.prepare import Outcome
+@dataclasses.dataclass(frozen=True)
+class RowError:
+    """An index row that cannot be used: its number, the video it names (if any) and why."""
 
+    row: int
+    video: str
+    reason: str
+
+
+def read_index(path: str | Path, id_columns: tuple[str, ...] = ()) -> tuple[list[IndexRow], list[RowError]]:
+    """Valid rows, and one ``RowError`` per invalid row; ``ValueError`` if the file as a whole is unusable.
+
+    id_columns: further columns whose values identify the patient (a name, a phone number, an address).
+    """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"--index {path}: no such file")
-    raw = _read_jsonl(path) if path.suffix.lower() in (".jsonl", ".ndjson") else _read_csv(path)
+    text = _decode(path)
+    raw = _read_jsonl(path, text) if path.suffix.lower() in (".jsonl", ".ndjson") else _read_csv(path, text)
+    if raw and id_columns:
+        columns = set().union(*(r.keys() for r in raw))
+        missing = [c for c in id_columns if c not in columns]
+        if missing:
+            raise ValueError(f"index {path}: identifying column(s) {missing} not in the file")
     rows, errors = [], []
     for number, data in enumerate(raw, 1):
         try:
-            rows.append(parse_row(number, data))
+            rows.append(parse_row(number, data, id_columns))
         except ValueError as err:
             video = str(data.get("video") or "") if isinstance(data, dict) else ""
-            errors.append(Outcome(video, "failed", number, "index", str(err)))
+            errors.append(RowError(number, video, str(err)))
     return rows, errors
 
 
-def _read_csv(path: Path) -> list[dict[str, Any]]:
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        columns = [c.strip() for c in reader.fieldnames or []]
-        _check_columns(path, columns)
+def _decode(path: Path) -> str:
+    """The file as text; a file that is not UTF-8 is refused, naming the line and byte of the first bad byte."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise ValueError(
+            f"index {path}: line {line}, byte {column}: not UTF-8 ({err.reason}); save the file as UTF-8"
+        ) from err
+
+
+def _read_csv(path: Path, text: str) -> list[dict[str, Any]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    columns = [c.strip() for c in reader.fieldnames or []]
+    _check_columns(path, columns)
+    try:
         return [{(k or "").strip(): v for k, v in row.items()} for row in reader]
+    except csv.Error as err:
+        raise ValueError(f"index {path}: line {reader.line_num}: {err}") from err
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def _read_jsonl(path: Path, text: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -92,7 +126,7 @@ def _check_columns(path: Path, columns: list[str]) -> None:
         raise ValueError(f"index {path}: missing column(s) {missing}; required are {list(REQUIRED)}")
 
 
-def parse_row(number: int, data: dict[str, Any]) -> IndexRow:
+def parse_row(number: int, data: dict[str, Any], id_columns: tuple[str, ...] = ()) -> IndexRow:
     """Validate one row; ``ValueError`` names the row, the field and what was expected."""
     if "_error" in data:
         raise ValueError(f"row {number}: {data['_error']}")
@@ -115,6 +149,8 @@ def parse_row(number: int, data: dict[str, Any]) -> IndexRow:
         frame_times=_parse_times(number, data.get("frame_times")),
         diagnosis=values["diagnosis"] or None,
         exam_date=values["exam_date"] or None,
+        patient_name=values["patient_name"] or None,
+        identifiers=tuple(str(data[c]).strip() for c in id_columns if data.get(c) not in (None, "")),
     )
 
 

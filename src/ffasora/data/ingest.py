@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ffasora.data.deid import dicom_identifiers
 from ffasora.io.video import read_video
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
@@ -49,6 +50,7 @@ class RawVideo:
     time_source: str
     bits: int
     kind: str
+    identifiers: tuple[tuple[str, str], ...] = ()  # (category, value) from DICOM attributes, for the scrubber
 
 
 def natural_key(name: str) -> list[int | str]:
@@ -74,7 +76,7 @@ def source_kind(path: Path) -> str | None:
         files = [p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")]
         if any(p.suffix.lower() in IMAGE_SUFFIXES for p in files):
             return "frames"
-        if any(is_dicom_file(p) for p in files):
+        if dicom_series(path)[0]:
             return "dicom"
         return None
     suffix = path.suffix.lower()
@@ -218,13 +220,59 @@ def filename_times(names: Sequence[str]) -> np.ndarray | None:
 # ----------------------------------------------------------------------------------------------- DICOM
 
 
+# SOP classes of DICOM objects that hold no image: structured reports, presentation states, key objects.
+_NON_IMAGE_SOP = {
+    "1.2.840.10008.5.1.4.1.1.88": "DICOM structured report, not an image series",
+    "1.2.840.10008.5.1.4.1.1.11": "DICOM presentation state, not an image series",
+    "1.2.840.10008.5.1.4.1.1.104": "encapsulated document in DICOM, not an image series",
+}
+
+
+def dicom_role(path: Path) -> tuple[str, str]:
+    """What one DICOM file is: ("frame", series uid), ("multiframe", ""), ("other", reason) or ("bad", reason)."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception as err:  # pydicom raises several unrelated types for damaged files
+        return "bad", f"not readable as DICOM ({err})"
+    sop = str(getattr(ds, "SOPClassUID", ""))
+    for prefix, reason in _NON_IMAGE_SOP.items():
+        if sop.startswith(prefix):
+            return "other", reason
+    if "Rows" not in ds:
+        return "other", "DICOM object without an image"
+    if int(getattr(ds, "NumberOfFrames", 1) or 1) > 1:
+        return "multiframe", ""
+    return "frame", f"{getattr(ds, 'StudyInstanceUID', '')}/{getattr(ds, 'SeriesInstanceUID', '')}"
+
+
+def dicom_series(folder: Path) -> tuple[list[Path], dict[Path, str]]:
+    """The files of a folder that form one series, and why each other DICOM file is not part of it.
+
+    A folder is a series only when its single-frame image objects all belong to one acquisition (one
+    Study and Series Instance UID) and there are at least two of them; otherwise it holds no series and
+    each DICOM file stands on its own.
+    """
+    roles = {
+        p: dicom_role(p)
+        for p in sorted(folder.iterdir())
+        if p.is_file() and not p.name.startswith(".") and is_dicom_file(p)
+    }
+    frames = [p for p, (role, _) in roles.items() if role == "frame"]
+    series = {roles[p][1] for p in frames}
+    members = frames if len(frames) >= 2 and len(series) == 1 else []
+    others = {p: reason for p, (role, reason) in roles.items() if role == "other"}
+    return members, others
+
+
 def read_dicom(path: Path) -> RawVideo:
     """A multi-frame DICOM object, or a folder holding a series of single-frame objects (by InstanceNumber)."""
     import pydicom
 
-    files = (
-        [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file() and is_dicom_file(p))
-    )
+    files = [path] if path.is_file() else dicom_series(path)[0]
+    if not files:
+        raise ValueError(f"{path}: no DICOM series (single-frame image objects of one acquisition)")
     datasets = []
     for file in files:
         try:
@@ -237,7 +285,8 @@ def read_dicom(path: Path) -> RawVideo:
         if frames.ndim == 2:
             frames = frames[None]
         times = _frame_time_vector(ds, len(frames))
-        return RawVideo(frames, times, "dicom" if times is not None else "none", bits, "dicom")
+        source = "dicom" if times is not None else "none"
+        return RawVideo(frames, times, source, bits, "dicom", _identifiers(datasets))
     order = sorted(range(len(datasets)), key=lambda i: (int(datasets[i].get("InstanceNumber", 0) or 0), i))
     stack, depths = [], set()
     for i in order:
@@ -249,7 +298,13 @@ def read_dicom(path: Path) -> RawVideo:
     if len({f.shape for f in stack}) > 1:
         raise ValueError(f"{path}: series frames differ in size")
     times = _series_times([datasets[i] for i in order])
-    return RawVideo(np.stack(stack), times, "dicom" if times is not None else "none", max(depths), "dicom")
+    source = "dicom" if times is not None else "none"
+    return RawVideo(np.stack(stack), times, source, max(depths), "dicom", _identifiers(datasets))
+
+
+def _identifiers(datasets: Sequence[object]) -> tuple[tuple[str, str], ...]:
+    """The identifying attributes of every object, for the report scrubber (they are never stored)."""
+    return tuple(dict.fromkeys(item for ds in datasets for item in dicom_identifiers(ds)))
 
 
 def _dicom_pixels(ds: object, file: Path) -> tuple[np.ndarray, int]:

@@ -3,8 +3,12 @@
 One index row is one video. Each row is read, standardised (field crop, resize, 1 + 4k frames), scored for
 vessel area, de-identified and written atomically by ``format.write_video_files``; the parent process appends
 its manifest record. Every problem (a bad file, a bad row, a file no row names, a video below the quality
-threshold) becomes one line of ``errors.jsonl`` and the run goes on. Rerunning resumes: videos already in the
-manifest are skipped, failed ones are tried again.
+threshold) becomes one line of ``errors.jsonl`` and the run goes on; ``inventory.jsonl`` says what became
+of every file under ``--videos`` (kept, dropped, failed or ignored, with the reason). Rerunning resumes:
+videos already in the manifest are skipped, failed ones are tried again. Worker processes die with the
+parent, so a killed run leaves nothing that writes on, and the rerun cleans what the kill left half done.
+At the end the de-identification audit (``deid.audit_dataset``) reads everything written; anything it finds
+stops the run before the dataset is marked complete, naming the records.
 
 Privacy: the dataset folder holds only pseudonymous ids, masked frames and scrubbed reports. What could
 re-identify a patient - the pseudonym key, errors.jsonl (it names source files) and, on request, the mapping
@@ -25,6 +29,9 @@ import multiprocessing
 import os
 import re
 import secrets
+import signal
+import sys
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -32,11 +39,20 @@ from typing import Any
 
 import numpy as np
 
+import ffasora.findings
 from ffasora import __version__
-from ffasora.data.deid import Scrubber, pseudonym
-from ffasora.data.format import DatasetWriter, VideoRecord, frame_statistics, write_video_files
+from ffasora.data.deid import Candidate, KnownIdentifiers, Scrubber, audit_dataset, pseudonym
+from ffasora.data.format import DatasetWriter, VideoRecord, frame_statistics, video_path, write_video_files
 from ffasora.data.index import IndexRow, read_index
-from ffasora.data.ingest import TimerReader, read_source, source_kind
+from ffasora.data.ingest import (
+    IMAGE_SUFFIXES,
+    SIDECAR_NAMES,
+    VIDEO_SUFFIXES,
+    TimerReader,
+    dicom_series,
+    is_dicom_file,
+    read_source,
+)
 from ffasora.data.quality import vessel_area_ratio
 from ffasora.data.standardise import INTERPOLATIONS, crop_to_field, detect_field, resample_time, to_uint8
 
@@ -58,6 +74,7 @@ class PrepareConfig:
     split_seed: int = 0
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     extra_patterns: tuple[tuple[str, str], ...] = ()
+    id_columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.frames < 5 or (self.frames - 1) % 4:
@@ -68,9 +85,9 @@ class PrepareConfig:
             raise ValueError(f"interp {self.interp!r} is not one of {INTERPOLATIONS}")
 
     def stored(self) -> dict[str, Any]:
-        """The config as stored in dataset.json: extra patterns only as a digest (they may hold names)."""
+        """The config as stored in dataset.json: extra patterns and identifying columns only as a digest."""
         data = dataclasses.asdict(self)
-        patterns = json.dumps(data.pop("extra_patterns"))
+        patterns = json.dumps([data.pop("extra_patterns"), data.pop("id_columns")])
         data["extra_patterns_sha256"] = hashlib.sha256(patterns.encode()).hexdigest()[:16]
         return data
 
@@ -101,6 +118,31 @@ class PrepareSummary:
     counts: dict[str, int]
     errors_path: Path
     mapping_path: Path | None
+    inventory_path: Path | None = None
+
+
+class DeidentificationAuditError(ValueError):
+    """The audit found possible identifiers in what ``prepare`` wrote; the dataset is left incomplete."""
+
+    def __init__(self, out: Path, candidates: list[Candidate], report: Path) -> None:
+        self.candidates = candidates
+        records = sorted({c.record or c.file for c in candidates})
+        lines = "\n".join("  " + c.line() for c in candidates[:20])
+        more = f"\n  ... and {len(candidates) - 20} more" if len(candidates) > 20 else ""
+        super().__init__(
+            f"{out}: the de-identification audit found {len(candidates)} possible identifier(s) in "
+            f"{len(records)} record(s) ({', '.join(records[:10])}); the dataset is not marked complete. "
+            f"Add patterns with --scrub-patterns or --id-columns and rerun; all candidates are in {report}\n"
+            f"{lines}{more}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Something ``read_source`` can read under --videos (a file or a folder) and the files it is made of."""
+
+    path: str
+    members: tuple[str, ...]
 
 
 def prepare_dataset(
@@ -122,18 +164,24 @@ def prepare_dataset(
     private = Path(private_dir) if private_dir else out.with_name(out.name + ".private")
     if private.resolve() == out.resolve() or private.resolve().is_relative_to(out.resolve()):
         raise ValueError(f"private folder {private} must lie outside the dataset folder {out}")
+    # Everything that can refuse the run happens before anything is written.
+    rows, row_errors = read_index(index, cfg.id_columns)
+    sources, ignored = inventory(videos, skip={Path(index).resolve()})
     key = _load_key(private)
     config = {**cfg.stored(), "key_check": hmac.new(key, b"ffasora", hashlib.sha256).hexdigest()[:12]}
     writer = DatasetWriter(out, creator=f"ffasora {__version__} prepare", source="prepare", config=config)
-    rows, outcomes = read_index(index)
-    outcomes += _unindexed_files(videos, [r.video for r in rows], Path(index))
+    _remove_unlisted_videos(writer)
+    outcomes = [Outcome(e.video, "failed", e.row, "index", e.reason) for e in row_errors]
+    outcomes += _unindexed_sources(sources, [r.video for r in rows])
     rows, duplicates = _dedupe(rows)
     outcomes += duplicates
     errors_path = private / "errors.jsonl"
-    errors_path.write_text("".join(o.error_line() + "\n" for o in outcomes), encoding="utf-8")
+    _atomic_text(errors_path, "".join(o.error_line() + "\n" for o in outcomes))
     counts = Counter({"kept": 0, "dropped": 0, "failed": len(outcomes)})
     todo = [r for r in rows if not writer.has(video_id(r, key))]
-    counts["kept"] = len(rows) - len(todo)
+    done = [r for r in rows if writer.has(video_id(r, key))]
+    finished = [Outcome(r.video, "kept", r.row) for r in done]
+    counts["kept"] = len(done)
     total = len(rows) + len(outcomes)
     counts["done"] = counts["kept"] + counts["failed"]
     if progress:
@@ -142,18 +190,47 @@ def prepare_dataset(
         for outcome in _run(todo, videos, out, cfg, key, ocr, workers):
             counts[outcome.status] += 1
             counts["done"] += 1
+            finished.append(outcome)
             if outcome.record is not None:
                 writer.append(outcome.record)
             else:
                 errors.write(outcome.error_line() + "\n")
                 errors.flush()
-                outcomes.append(outcome)
             if progress:
                 progress(dict(counts), total)
     _sort_errors(errors_path)
+    inventory_path = _write_inventory(
+        private / "inventory.jsonl", videos, sources, ignored, finished + outcomes
+    )
+    candidates = audit_dataset(out)
+    audit_path = private / "deid_audit.jsonl"
+    _atomic_text(
+        audit_path, "".join(json.dumps(dataclasses.asdict(c), ensure_ascii=False) + "\n" for c in candidates)
+    )
+    if candidates:
+        raise DeidentificationAuditError(out, candidates, audit_path)
     info = writer.finalize(split_seed=cfg.split_seed, fractions=cfg.split_fractions)
     mapping = _write_mapping(private, writer.records, rows, key) if write_mapping else None
-    return PrepareSummary(info, dict(counts), errors_path, mapping)
+    return PrepareSummary(info, dict(counts), errors_path, mapping, inventory_path)
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, so a kill never leaves half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _remove_unlisted_videos(writer: DatasetWriter) -> None:
+    """Delete video files no manifest record names: a run killed between a worker's write and the
+    parent's manifest line leaves one; the rerun writes it again, bit for bit."""
+    listed = {video_path(writer.root, r.id).name for r in writer.records}
+    for path in (writer.root / "videos").glob("*.npz"):
+        if path.name not in listed:
+            log.info(
+                "%s: removing %s (written by an interrupted run, not in the manifest)", writer.root, path.name
+            )
+            path.unlink()
 
 
 def video_id(row: IndexRow, key: bytes) -> str:
@@ -188,35 +265,113 @@ def _dedupe(rows: list[IndexRow]) -> tuple[list[IndexRow], list[Outcome]]:
     return kept, duplicates
 
 
-def _unindexed_files(videos: Path, named: Sequence[str], index: Path) -> list[Outcome]:
+def _unindexed_sources(sources: Sequence[Source], named: Sequence[str]) -> list[Outcome]:
     """One outcome for each source under ``videos`` that no index row names (inside or around)."""
     named_paths = [Path(n) for n in named]
     outcomes = []
-    for source in discover_sources(videos, skip={index.resolve()}):
-        covered = any(
-            source == n or n.is_relative_to(source) or source.is_relative_to(n) for n in named_paths
-        )
+    for source in sources:
+        path = Path(source.path)
+        covered = any(path == n or n.is_relative_to(path) or path.is_relative_to(n) for n in named_paths)
         if not covered:
-            outcomes.append(Outcome(source.as_posix(), "failed", None, "index", "file without an index row"))
+            outcomes.append(Outcome(source.path, "failed", None, "index", "file without an index row"))
     return outcomes
+
+
+def inventory(
+    videos: Path, skip: frozenset[Path] | set[Path] = frozenset()
+) -> tuple[list[Source], dict[str, str]]:
+    """Every file under ``videos``: the sources it belongs to, or why it is ignored (relative posix paths).
+
+    A folder of images is one frame source (with its ``times.csv``); a folder is a DICOM series only when its
+    single-frame image objects belong to one acquisition; every other video or DICOM file is a source of its
+    own, also when it lies in a series or frame folder. DICOM objects without images (structured reports,
+    presentation states) and files of no known kind are ignored, each with its reason.
+    """
+    sources: list[Source] = []
+    ignored: dict[str, str] = {}
+    for folder, dirs, files in os.walk(videos):
+        here = Path(folder)
+        dirs.sort()
+        rel = lambda p: p.relative_to(videos).as_posix()  # noqa: E731
+        paths = [here / f for f in sorted(files)]
+        visible = []
+        for path in paths:
+            if path.name.startswith(".") or any(
+                part.startswith(".") for part in path.relative_to(videos).parts
+            ):
+                ignored[rel(path)] = "hidden file"
+            elif path.resolve() in skip:
+                ignored[rel(path)] = "the index file"
+            else:
+                visible.append(path)
+        images = [p for p in visible if p.suffix.lower() in IMAGE_SUFFIXES]
+        claimed: set[Path] = set()
+        if images:
+            members = images + [p for p in visible if p.name in SIDECAR_NAMES]
+            sources.append(Source(rel(here), tuple(rel(p) for p in members)))
+            claimed |= set(members)
+        elif any(is_dicom_file(p) for p in visible):
+            series, others = dicom_series(here)
+            if series:
+                sources.append(Source(rel(here), tuple(rel(p) for p in series)))
+                claimed |= set(series)
+            for path, reason in others.items():
+                ignored[rel(path)] = reason
+                claimed.add(path)
+        for path in visible:
+            if path in claimed:
+                continue
+            if path.suffix.lower() in VIDEO_SUFFIXES or is_dicom_file(path):
+                sources.append(Source(rel(path), (rel(path),)))
+            elif path.name in SIDECAR_NAMES:
+                ignored[rel(path)] = "frame-time sidecar outside a frame folder"
+            else:
+                ignored[rel(path)] = f"not a video, frame folder or DICOM file ({path.suffix or 'no suffix'})"
+    return sources, ignored
 
 
 def discover_sources(videos: Path, skip: frozenset[Path] | set[Path] = frozenset()) -> list[Path]:
     """Candidate sources under ``videos`` (relative): files, frame folders and DICOM series folders."""
-    found: list[Path] = []
-    for folder, dirs, files in os.walk(videos):
-        here = Path(folder)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for d in list(dirs):
-            if source_kind(here / d) is not None:
-                found.append((here / d).relative_to(videos))
-                dirs.remove(d)
-        for name in sorted(files):
-            path = here / name
-            if name.startswith(".") or path.resolve() in skip or name in ("times.csv", "frame_times.csv"):
-                continue
-            found.append(path.relative_to(videos))
-    return found
+    return [Path(s.path) for s in inventory(videos, skip)[0]]
+
+
+def _write_inventory(
+    path: Path, videos: Path, sources: list[Source], ignored: dict[str, str], outcomes: list[Outcome]
+) -> Path:
+    """inventory.jsonl: one line per file under --videos, with what became of it and why.
+
+    A file belongs to the source it is part of (a frame or a series member) and takes that source's outcome;
+    a file a row names directly takes the row's outcome, even one the inventory would ignore.
+    """
+    by_video: dict[str, Outcome] = {}
+    for outcome in outcomes:  # a row's own outcome wins over a failed duplicate row naming the same video
+        held = by_video.get(outcome.video)
+        if held is None or (held.status == "failed" and outcome.status != "failed"):
+            by_video[outcome.video] = outcome
+    lines: dict[str, dict[str, Any]] = {}
+    for source in sources:
+        found = by_video.get(source.path)
+        for member in source.members:
+            if found is None:
+                lines[member] = {
+                    "status": "failed",
+                    "source": source.path,
+                    "reason": "file without an index row",
+                }
+            else:
+                reason = found.reason if found.status != "kept" else ""
+                lines[member] = {"status": found.status, "source": source.path, "reason": reason}
+    for file, reason in ignored.items():
+        named = by_video.get(file)
+        if named is not None:
+            lines[file] = {"status": named.status, "source": file, "reason": named.reason}
+        else:
+            lines[file] = {"status": "ignored", "source": None, "reason": reason}
+    text = "".join(
+        json.dumps({"file": file, **lines[file]}, ensure_ascii=False) + "\n" for file in sorted(lines)
+    )
+    _atomic_text(path, text)
+    return path
 
 
 def _run(
@@ -233,13 +388,40 @@ def _run(
             yield prepare_row(row, videos, out, cfg, key, ocr)
         return
     # spawn, not fork: the parent may hold torch/OpenMP threads, which a forked child would inherit broken.
-    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = cf.ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    )
     try:
         futures = [pool.submit(prepare_row, row, videos, out, cfg, key, ocr) for row in rows]
         for future in cf.as_completed(futures):
             yield future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def die_with_parent(parent: int) -> None:
+    """Worker initializer: end this process the moment its parent ends, so no orphan writes on.
+
+    On Linux the kernel delivers SIGKILL when the parent dies (``PR_SET_PDEATHSIG``); elsewhere, and for the
+    instant before the call took effect, a watchdog thread checks the parent every 0.1 s.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            threading.Event().wait(0.1)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
 def prepare_row(
@@ -269,7 +451,7 @@ def prepare_row(
             return Outcome(row.video, "dropped", row.row, stage, reason, vessel_ratio=ratio)
         frames = to_uint8(resampled)
         stage = "report"
-        record = _record(row, key, frames, out_times, method, cfg)
+        record = _record(row, key, frames, out_times, method, cfg, raw.identifiers)
         record.quality["vessel_ratio"] = round(ratio, 5)
         record.extra |= {
             "time_source": time_source if out_times is not None else "none",
@@ -299,12 +481,28 @@ def prepare_row(
     return Outcome(row.video, "kept", row.row, record=record, vessel_ratio=ratio)
 
 
+def known_identifiers(row: IndexRow, dicom: tuple[tuple[str, str], ...] = ()) -> KnownIdentifiers:
+    """What the index, the DICOM attributes and the path say identifies this row's patient."""
+    return KnownIdentifiers.collect(
+        ids=[row.patient_id, *row.identifiers],
+        names=[row.patient_name] if row.patient_name else [],
+        dates=[row.exam_date] if row.exam_date else [],
+        paths=[row.video],
+        dicom=dicom,
+    )
+
+
 def _record(
-    row: IndexRow, key: bytes, frames: np.ndarray, times: np.ndarray | None, method: str, cfg: PrepareConfig
+    row: IndexRow,
+    key: bytes,
+    frames: np.ndarray,
+    times: np.ndarray | None,
+    method: str,
+    cfg: PrepareConfig,
+    dicom: tuple[tuple[str, str], ...] = (),
 ) -> VideoRecord:
     scrubber = _scrubber(cfg.extra_patterns)
-    known = [row.patient_id, row.exam_date or "", Path(row.video).stem]
-    report, scrubbed = scrubber.scrub(row.report, known)
+    report, scrubbed = scrubber.scrub(row.report, known_identifiers(row, dicom))
     t, h, w = frames.shape
     record = VideoRecord(
         id=video_id(row, key),
@@ -334,34 +532,13 @@ def _scrubber(extra: tuple[tuple[str, str], ...]) -> Scrubber:
 
 
 def _add_findings(record: VideoRecord) -> None:
-    """Finding codes of the scrubbed report (``ffasora.findings`` parser), when that parser is available."""
-    parse = _report_parser()
-    if parse is None:
-        record.extra["findings_parser"] = "unavailable"
-        return
-    findings = parse(record.report)
+    """Finding codes of the scrubbed report (``ffasora.findings``; looked up at call time so tests may stand
+    in for the parser)."""
+    findings = ffasora.findings.parse_report(record.report)
     record.codes = sorted(findings.codes())
     record.negated = sorted(findings.negated())
     record.diagnoses = [{"code": d.code, "grade": d.grade} for d in findings.diagnoses]
-    try:
-        from ffasora.findings import to_compact
-    except ImportError:
-        return
-    record.findings = str(to_compact(findings))
-
-
-def _report_parser() -> Callable[[str], Any] | None:
-    """``ffasora.findings.parse_report`` (looked up at call time, so tests may stand in for it)."""
-    import ffasora.findings
-
-    parse: Callable[[str], Any] | None = getattr(ffasora.findings, "parse_report", None)
-    if parse is not None:
-        return parse
-    try:
-        from ffasora.findings.parser import parse_report
-    except ImportError:
-        return None
-    return parse_report
+    record.findings = str(ffasora.findings.to_compact(findings))
 
 
 def _sort_errors(path: Path) -> None:
@@ -369,7 +546,7 @@ def _sort_errors(path: Path) -> None:
     lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
     lines.sort(key=lambda d: (d["row"] is None, d["row"] or 0, d["video"]))
     text = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in lines)
-    path.write_text(text, encoding="utf-8")
+    _atomic_text(path, text)
 
 
 def _write_mapping(private: Path, records: list[VideoRecord], rows: list[IndexRow], key: bytes) -> Path:
