@@ -169,3 +169,17 @@ def test_privacy_command_names_a_missing_folder(tmp_path, sim_dataset):
         ],
     )
     assert result.exit_code == 2 and "no such folder" in result.output
+
+
+def test_fresh_eyes_hands_out_each_pool_video_once_before_repeating():
+    from ffasora.evaluate.inputs import VideoItem
+    from ffasora.evaluate.membership import FreshEyes
+
+    pool = [
+        VideoItem(f"p{i}", np.full((3, 4, 4), i, np.uint8), "", ["MA"] if i < 2 else ["NPA"])
+        for i in range(4)
+    ]
+    fresh = FreshEyes(pool)
+    firsts = [int(fresh("r", ["MA"])[0, 0, 0]) for _ in range(4)]
+    assert firsts[:2] == [0, 1] and sorted(firsts) == [0, 1, 2, 3]  # alike first, then the rest
+    assert int(fresh("r", ["NPA"])[0, 0, 0]) == 2  # a new round once all were used

@@ -148,15 +148,23 @@ class Memoriser:
 
 
 class FreshEyes:
-    """The negative control: per report, a real video from a pool of other eyes with the most alike findings."""
+    """The negative control: per report, a real video from a pool of other eyes with the most alike findings.
+
+    Each pool video is handed out once while unused ones remain, so that one eye standing in for every
+    report with common findings does not turn the control into a set of repeats.
+    """
 
     def __init__(self, pool: Sequence[VideoItem]) -> None:
         if not pool:
             raise ValueError("the fresh-eyes control needs a pool of real videos")
         self.pool = list(pool)
+        self._unused = list(range(len(self.pool)))
 
     def __call__(self, report: str, codes: Sequence[str], seed: int = 0) -> np.ndarray:
-        return self.pool[int(most_alike([list(codes)], [p.codes for p in self.pool])[0])].frames
+        if not self._unused:
+            self._unused = list(range(len(self.pool)))
+        choice = most_alike([list(codes)], [self.pool[i].codes for i in self._unused])[0]
+        return self.pool[self._unused.pop(int(choice))].frames
 
 
 FLOW_TIMES = (0.1, 0.25, 0.4, 0.55)  # noise levels of the loss attack: low and middle t, where memorised
