@@ -195,7 +195,8 @@ def _strings(value: Any, field: str) -> Iterator[tuple[str, str]]:
         yield field, value
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _strings(key, f"{field}.<key>" if field else "<key>")
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):  # field names are structure; others are text
+                yield from _strings(key, f"{field}.<key>" if field else "<key>")
             yield from _strings(item, f"{field}.{key}" if field else str(key))
     elif isinstance(value, list):
         for k, item in enumerate(value):
