@@ -36,7 +36,7 @@ from ffasora.train.config import (
     OptimConfig,
     TrainConfig,
 )
-from ffasora.train.dit_task import DiTDataConfig, DiTTaskConfig
+from ffasora.train.dit_task import DiTDataConfig, DiTTask, DiTTaskConfig
 from ffasora.train.engine import Trainer
 from ffasora.train.export import export_run
 from ffasora.train.latents import encode_dataset
@@ -187,7 +187,7 @@ def test_export_of_a_lora_run_is_an_adapter_folder(cache: Path, tmp_path: Path) 
 
 def test_lora_needs_an_init_and_ddp() -> None:
     with pytest.raises(ValueError, match="set init"):
-        DiTTaskConfig(lora=LORA)
+        DiTTask().build_models(DiTTaskConfig(lora=LORA))
     with pytest.raises(ValueError, match="ddp"):
         DiTTaskConfig(lora=LORA, init=str(FIXTURE), train=TrainConfig(parallel="fsdp"))
     with pytest.raises(ValueError, match="match no linear"):

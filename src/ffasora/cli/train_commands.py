@@ -57,6 +57,8 @@ def train_command(
     if len(task_obj.build_dataset(cfg, "train")) == 0:  # type: ignore[arg-type]
         raise UserError(f"{task}: the training data named in {config} (and --set) holds no train examples")
     dist = init_distributed(device)
+    if task == "dit" and dist.device.type == "cuda":
+        _check_plan(cfg, dist.device, dist.world_size)
     try:
         with _progress(dist.is_main) as progress:
             trainer = Trainer(task_obj, cfg, run, task_name=task, dist=dist, progress=progress)
@@ -141,3 +143,17 @@ def export_command(
         )
     path = export_run(run, out, dtype=dtype, checkpoint=checkpoint, use_ema=ema)
     typer.echo(f"wrote {path}")
+
+
+def _check_plan(cfg: Any, device: Any, world_size: int) -> None:
+    """Refuse a DiT run whose planned memory (``ffasora plan dit``) exceeds this GPU, before building it."""
+    import torch
+
+    from ffasora.train.plan import Hardware, plan_dit, refusal
+
+    gib = torch.cuda.get_device_properties(device).total_memory / 2**30
+    reason = refusal(plan_dit(cfg, Hardware(gpus=world_size, gpu_gib=gib)))
+    if reason:
+        raise UserError(
+            f"the planned memory does not fit this {gib:.0f} GiB GPU: {reason} (ffasora plan dit)"
+        )

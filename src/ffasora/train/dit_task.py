@@ -67,8 +67,6 @@ class DiTTaskConfig:
     init: str = ""
 
     def __post_init__(self) -> None:
-        if self.lora.enabled and not self.init:
-            raise ValueError("lora.rank > 0 adapts a trained DiT: set init to its folder (ours or official)")
         if self.lora.enabled and self.train.parallel == "fsdp":
             raise ValueError(
                 "lora.rank > 0 with train.parallel = 'fsdp': adapters train data-parallel with a replicated "
@@ -166,6 +164,8 @@ class DiTTask(Task):
 
     def build_models(self, cfg: DiTTaskConfig) -> dict[str, nn.Module]:
         self.cfg = cfg
+        if cfg.lora.enabled and not cfg.init:
+            raise ValueError("lora.rank > 0 adapts a trained DiT: set init to its folder (ours or official)")
         if cfg.init:
             model = DiT.from_pretrained(cfg.init, dtype=base_dtype(cfg) if cfg.lora.enabled else None)
             if model.config != cfg.model:
