@@ -26,14 +26,23 @@ def register(app: typer.Typer) -> None:
     app.add_typer(pipeline_app, name="pipeline")
 
 
-def _text_encoder(spec: str, max_tokens: int) -> tuple[Any, dict[str, Any]]:
-    """The encoder named on the command line ("default" or a local folder) and its pipeline spec."""
+def _text_encoder(
+    spec: str, max_tokens: int, device: str = "cpu", dtype: str = "fp32", batch: int = 32
+) -> tuple[Any, dict[str, Any]]:
+    """The encoder named on the command line ("default" or a local folder) and its pipeline spec.
+
+    A local folder (mT5-XXL for the official model) runs on ``device`` in ``dtype``, ``batch`` pieces per
+    call; its states are cached, so it never sits beside the DiT in training."""
     from ffasora.models.text import HFTextEncoder, default_text_encoder
 
     if spec == "default":
         return default_text_encoder(max_tokens=max_tokens), {"type": "default", "max_tokens": max_tokens}
     folder = Path(spec).resolve()
-    return HFTextEncoder(folder, max_tokens=max_tokens), {
+    import torch
+
+    torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
+    encoder = HFTextEncoder(folder, max_tokens=max_tokens, device=device, dtype=torch_dtype, batch_size=batch)
+    return encoder, {
         "type": "hf",
         "path": str(folder),
         "max_tokens": max_tokens,
@@ -99,6 +108,13 @@ def latents(
     size: int | None = typer.Option(None, "--size", help="Resize frames to this square side."),
     chunk: int | None = typer.Option(None, "--chunk", help="VAE encode chunk in frames (multiple of 4)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, ..."),
+    text_device: str | None = typer.Option(
+        None, "--text-device", help="Where a --text-encoder folder runs (default: --device)."
+    ),
+    text_dtype: str = typer.Option(
+        "fp32", "--text-dtype", help="fp32 or bf16 for a --text-encoder folder (bf16 for mT5-XXL: 11 GiB)."
+    ),
+    text_batch: int = typer.Option(32, "--text-batch", help="Report pieces per text-encoder call."),
 ) -> None:
     """Encode a dataset once into a latent cache (VAE posteriors + report token states) for `train dit`.
 
@@ -113,7 +129,11 @@ def latents(
     from ffasora.train.latents import encode_dataset
 
     records = _check_latents_args(dataset, vae, out, split, text_encoder, max_tokens, frames, size, chunk)
-    encoder, spec = _text_encoder(text_encoder, max_tokens)
+    if text_dtype not in ("fp32", "bf16") or text_batch < 1:
+        raise UserError(
+            f"--text-dtype {text_dtype!r} / --text-batch {text_batch}: expected fp32 or bf16, >= 1"
+        )
+    encoder, spec = _text_encoder(text_encoder, max_tokens, text_device or device, text_dtype, text_batch)
     text_path = TextPath(encoder)
     warnings = []
     for record in records:
