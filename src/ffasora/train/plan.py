@@ -5,7 +5,7 @@ Memory per GPU is counted from the model's parameter shapes and the data shapes:
 * weights: fp32 master weights for full fine-tuning (plus the bf16 copies autocast makes of them for the
   forward), or the frozen base in its own dtype plus fp32 adapters under LoRA;
 * gradients (4 B), AdamW moments (8 B) and the EMA (4 B) of the *trained* parameters only; FSDP divides
-  these and the weights by the number of GPUs;
+  these and the weights by the number of GPUs and holds about two gathered blocks on top;
 * activations per sample: autograd's saved tensors of one block, ``c_sd * S * D + c_ld * L * D`` bytes for S
   video tokens, L text tokens and width D, calibrated on CPU (``benchmarks/plan_calibration.py``); without
   checkpointing every block keeps them, with checkpointing every block keeps only its input and one block is
@@ -171,8 +171,9 @@ def plan_memory(
     weights += config.num_layers * copies
     block -= copies
     stream = (2 if bf16 else 4) * tokens * config.hidden_size  # a block's input, kept when checkpointing
+    gathered = 2 * 4.0 * total / config.num_layers if shard > 1 else 0.0  # FSDP unshards ~2 blocks at a time
     return MemoryPlan(
-        weights=weights / shard,
+        weights=weights / shard + gathered,
         gradients=4.0 * trained / shard,
         optimizer=8.0 * trained / shard,
         ema=(4.0 * trained / shard) if ema else 0.0,
