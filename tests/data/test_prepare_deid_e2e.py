@@ -276,3 +276,20 @@ def test_a_refused_index_writes_nothing(
         ],
     )
     assert result.exit_code == 2 and "error:" in result.output and sorted(tmp_path.rglob("*")) == before
+
+
+def test_every_encoding_error_names_the_file_and_the_line(tmp_path: Path) -> None:
+    from prepare_corpus import write_frames
+
+    from ffasora.data.deid import load_patterns
+    from ffasora.data.ingest import read_source
+
+    times = clinical_times(5, 1)
+    folder = write_frames(tmp_path / "frames", angiogram(times, seed=1), times, sidecar=True)
+    (folder / "times.csv").write_bytes(b"file,time_s\nframe0.png,1.0\nframe1.png,2\xe9\n")
+    with pytest.raises(ValueError, match=r"times\.csv: line 3, byte 13: not UTF-8"):
+        read_source(folder)
+    patterns = tmp_path / "patterns.txt"
+    patterns.write_bytes(b"# wards\nWARD Rose\nSITE Caf\xe9 Hospital\n")
+    with pytest.raises(ValueError, match=r"patterns\.txt:3: not UTF-8"):
+        load_patterns(patterns)

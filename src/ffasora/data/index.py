@@ -17,6 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ffasora.data.ingest import read_text_file
+
 REQUIRED = ("video", "patient_id", "eye", "report")
 OPTIONAL = ("frame_times", "diagnosis", "exam_date", "patient_name")
 EYES = {
@@ -64,7 +66,7 @@ def read_index(path: str | Path, id_columns: tuple[str, ...] = ()) -> tuple[list
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"--index {path}: no such file")
-    text = _decode(path)
+    text = read_text_file(path)
     raw = _read_jsonl(path, text) if path.suffix.lower() in (".jsonl", ".ndjson") else _read_csv(path, text)
     if raw and id_columns:
         columns = set().union(*(r.keys() for r in raw))
@@ -79,19 +81,6 @@ def read_index(path: str | Path, id_columns: tuple[str, ...] = ()) -> tuple[list
             video = str(data.get("video") or "") if isinstance(data, dict) else ""
             errors.append(RowError(number, video, str(err)))
     return rows, errors
-
-
-def _decode(path: Path) -> str:
-    """The file as text; a file that is not UTF-8 is refused, naming the line and byte of the first bad byte."""
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
-        raise ValueError(
-            f"index {path}: line {line}, byte {column}: not UTF-8 ({err.reason}); save the file as UTF-8"
-        ) from err
 
 
 def _read_csv(path: Path, text: str) -> list[dict[str, Any]]:

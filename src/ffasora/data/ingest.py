@@ -176,7 +176,7 @@ def _sidecar_times(folder: Path, names: Sequence[str]) -> tuple[np.ndarray | Non
         path = folder / sidecar
         if not path.is_file():
             continue
-        rows = [r for r in csv.reader(path.read_text().splitlines()) if r and r[0].strip()]
+        rows = [r for r in csv.reader(read_text_file(path).splitlines()) if r and r[0].strip()]
         if rows and not _is_number(rows[0][-1]):
             rows = rows[1:]  # a header
         if len(rows) != len(names):
@@ -189,6 +189,17 @@ def _sidecar_times(folder: Path, names: Sequence[str]) -> tuple[np.ndarray | Non
             return np.asarray([by_name[n] for n in names], dtype=np.float64), "sidecar"
         return np.asarray([float(r[0]) for r in rows], dtype=np.float64), "sidecar"
     return None, "none"
+
+
+def read_text_file(path: Path) -> str:
+    """A UTF-8 text file; any other encoding is a ``ValueError`` naming the file, the line and the byte."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise ValueError(f"{path}: line {line}, byte {column}: not UTF-8 ({err.reason})") from err
 
 
 def _is_number(text: str) -> bool:
