@@ -131,3 +131,26 @@ def test_clean_reports_and_their_finding_codes_are_unchanged(clean) -> None:
 def test_the_audit_finds_nothing_in_clean_reports(clean) -> None:
     flagged = [(text, audit_text(text)) for text, _ in clean if audit_text(text)]
     assert not flagged, flagged[:3]
+
+
+def test_dicom_attributes_are_known_identifiers(tmp_path) -> None:
+    import numpy as np
+    from prepare_corpus import write_dicom_multiframe
+
+    from ffasora.data.ingest import read_source
+
+    frames = np.zeros((5, 16, 16), np.float32)
+    path = write_dicom_multiframe(tmp_path / "a.dcm", frames, np.arange(5.0))
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    ds.InstitutionName, ds.ReferringPhysicianName, ds.PatientBirthDate = (
+        "Rosewood Eye Clinic",
+        "Okafor^Amara",
+        "19450307",
+    )
+    ds.save_as(path)
+    known = KnownIdentifiers(read_source(path).identifiers)
+    text = "Jane Doe (MRN12345678), born 1945-03-07, referred by Amara Okafor of Rosewood Eye Clinic. Disc normal."
+    clean, counts = Scrubber.build(layers=["known"]).scrub(text, known)
+    assert clean == "[NAME] ([ID]), born [DATE], referred by [NAME] of [ID]. Disc normal.", clean

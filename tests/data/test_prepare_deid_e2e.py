@@ -293,3 +293,10 @@ def test_every_encoding_error_names_the_file_and_the_line(tmp_path: Path) -> Non
     patterns.write_bytes(b"# wards\nWARD Rose\nSITE Caf\xe9 Hospital\n")
     with pytest.raises(ValueError, match=r"patterns\.txt:3: not UTF-8"):
         load_patterns(patterns)
+
+
+def test_cli_help_lists_the_deid_options() -> None:
+    result = CliRunner().invoke(app, ["deid", "audit", "--help"])
+    assert result.exit_code == 0 and "--json" in result.output
+    result = CliRunner().invoke(app, ["prepare", "--help"])
+    assert result.exit_code == 0 and "--id-columns" in result.output

@@ -330,11 +330,6 @@ def inventory(
     return sources, ignored
 
 
-def discover_sources(videos: Path, skip: frozenset[Path] | set[Path] = frozenset()) -> list[Path]:
-    """Candidate sources under ``videos`` (relative): files, frame folders and DICOM series folders."""
-    return [Path(s.path) for s in inventory(videos, skip)[0]]
-
-
 def _write_inventory(
     path: Path, videos: Path, sources: list[Source], ignored: dict[str, str], outcomes: list[Outcome]
 ) -> Path:
