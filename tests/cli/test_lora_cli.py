@@ -4,6 +4,7 @@ foreign adapter is refused before anything loads."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -57,3 +58,26 @@ def test_an_adapter_of_another_dit_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "pipe").exists()
     not_adapter = CliRunner().invoke(app, args[:-1] + [str(tmp_path)])
     assert not_adapter.exit_code != 0 and "not an adapter folder" in not_adapter.output
+
+
+def test_generate_with_an_adapter_equals_a_pipeline_with_merged_weights(tmp_path: Path) -> None:
+    """``generate --adapter`` gives the video of the same pipeline whose DiT holds base + adapter."""
+    adapter = _adapter(BUNDLED / "dit", tmp_path / "adapter", rank=4)
+    merged_pipe = tmp_path / "pipe"
+    shutil.copytree(BUNDLED, merged_pipe)
+    shutil.rmtree(merged_pipe / "dit")
+    merge_adapter(DiT.from_pretrained(BUNDLED / "dit"), adapter).save_pretrained(merged_pipe / "dit")
+    small = ["--frames", "5", "--height", "32", "--width", "32", "--steps", "2", "--seed", "3"]
+    report = "Right eye: late AV phase: leakage at the macula."
+    videos = {}
+    for name, extra in {
+        "merged": ["-m", str(merged_pipe)],
+        "on_the_fly": ["-m", str(BUNDLED), "--adapter", str(adapter)],
+        "base": ["-m", str(BUNDLED)],
+    }.items():
+        out = tmp_path / f"{name}.gif"
+        result = CliRunner().invoke(app, ["generate", report, "--out", str(out), *small, *extra])
+        assert result.exit_code == 0, result.output
+        videos[name] = out.read_bytes()
+    assert videos["on_the_fly"] == videos["merged"]
+    assert videos["on_the_fly"] != videos["base"]
