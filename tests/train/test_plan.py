@@ -82,3 +82,13 @@ def test_planned_memory_is_within_15_percent_of_a_measured_cpu_peak() -> None:
         )  # fmt: skip
         peak = json.loads(out.stdout.strip().splitlines()[-1])["peak"]
         assert planned(CASES[i]) == pytest.approx(peak, rel=0.15), (i, peak / GiB)
+
+
+def test_lora_presets_match_their_base_models() -> None:
+    bundled = load_config(DiTTaskConfig, ROOT / "configs" / "dit" / "lora_bundled.toml")
+    assert bundled.lora.enabled and bundled.model == read_dit_config(ROOT / "pretrained" / "dit")
+    official = load_config(DiTTaskConfig, LORA_PRESET)
+    assert official.lora.enabled and official.train.parallel == "ddp"
+    assert (
+        official.model == load_config(DiTTaskConfig, ROOT / "configs" / "dit" / "train_osp_v13_2b.toml").model
+    )
