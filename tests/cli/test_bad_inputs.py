@@ -2,7 +2,6 @@
 
 Each row asserts a non-zero exit (or the HTTP status), a message naming the problem, no traceback, and that
 nothing under the shared working folder was written or changed (for the web apps: their stored state).
-``prepare`` has only the rows that behave so today (its refusals of a missing index are being reworked apart).
 """
 
 from __future__ import annotations
@@ -92,6 +91,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     }
     for name, data in batches.items():
         (root / name).write_bytes(data)
+    (root / "index_nocol.csv").write_text("video,report\na.mp4,Normal angiogram.\n")
+    (root / "index_latin1.csv").write_bytes(b"video,patient_id,eye,report\na.mp4,P1,OD,Leakage \xe0 disc.\n")
 
     shutil.copytree(BUNDLED, root / "model_truncated", ignore=shutil.ignore_patterns("*.md", "*.png"))
     weights = root / "model_truncated" / "dit" / "model.safetensors"
@@ -223,9 +224,11 @@ CLI_ROWS: list[tuple[str, Callable[[World], list[str]], str]] = [
     ("demo: --steps 0", lambda w: ["demo", "--model", str(BUNDLED), "--steps", "0"], r"steps=0: expected an integer from 1 to 1000"),
     ("demo: --steps too many", lambda w: ["demo", "--model", str(BUNDLED), "--steps", "5000"], r"steps=5000"),
     ("demo: bad --port", lambda w: ["demo", "--port", "70000"], r"--port 70000: expected a port number"),
-    # prepare: only what behaves so today (see the module docstring)
+    # prepare (a refused index writes nothing: no dataset folder blocks the next run)
     ("prepare: missing --videos folder", lambda w: ["prepare", "--videos", str(w / "novideos"), "--index", str(w / "afile"), "--out", str(w / "p")], r"--videos .*novideos: not a folder"),
-    ("prepare: --frames not 1+4k", lambda w: ["prepare", "--videos", str(w / "notes"), "--index", str(w / "afile"), "--out", str(w / "p"), "--frames", "20"], r"frames = 20 is not 1 \+ 4k"),
+    ("prepare: --frames not 1+4k", lambda w: ["prepare", "--videos", str(w / "notes"), "--index", str(w / "afile"), "--out", str(w / "p"), "--frames", "20"], r"frames = 20: the WF-VAE makes 1 \+ 4k frames"),
+    ("prepare: index misses columns", lambda w: ["prepare", "--videos", str(w / "notes"), "--index", str(w / "index_nocol.csv"), "--out", str(w / "p")], r"index_nocol\.csv: missing column\(s\) \['patient_id', 'eye'\]"),
+    ("prepare: index not UTF-8", lambda w: ["prepare", "--videos", str(w / "notes"), "--index", str(w / "index_latin1.csv"), "--out", str(w / "p")], r"index_latin1\.csv: line 2, byte \d+: not UTF-8"),
     ("prepare: --size 0", lambda w: ["prepare", "--videos", str(w / "notes"), "--index", str(w / "afile"), "--out", str(w / "p"), "--size", "0"], r"size = 0 px is too small"),
 ]  # fmt: skip
 

@@ -21,24 +21,16 @@ from ffasora.data.format import load_video, read_manifest
 from ffasora.data.prepare import PrepareConfig, prepare_dataset
 from ffasora.data.standardise import crop_to_field, detect_field, resample_time, to_uint8
 from ffasora.io.video import write_mp4
+from ffasora.simulate import simulate_case
 
 N_CASES, SOURCE_FRAMES = 6, 13  # 13 = 1 + 4k, which the simulator may require
 CFG = PrepareConfig(size=48, frames=9, min_vessel_ratio=0.0)
 
 
-def _simulator() -> object | None:
-    try:
-        from ffasora.simulate import simulate_case  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return simulate_case
-
-
 def clinical_series(seed: int, source: str) -> tuple[np.ndarray, np.ndarray]:
     """(T, H, W) uint8 frames and their true times (s) of one irregular clinical series."""
     if source == "simulator":
-        simulate_case = _simulator()
-        case = simulate_case(seed=seed, size=64, frames=SOURCE_FRAMES, sampler="clinical")  # type: ignore[operator]
+        case = simulate_case(seed=seed, size=64, frames=SOURCE_FRAMES, sampler="clinical")
         return np.asarray(case.frames, np.uint8), np.asarray(case.times_s, np.float64)
     times = clinical_times(SOURCE_FRAMES, seed)
     return to_uint8(angiogram(times, seed=seed)), times
@@ -66,13 +58,7 @@ def export(root: Path, fmt: str, name: str, frames: np.ndarray, times: np.ndarra
     return f"{name}.dcm", ""
 
 
-SOURCES = [
-    "corpus",
-    pytest.param("simulator", marks=pytest.mark.skipif(_simulator() is None, reason="no simulator")),
-]
-
-
-@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("source", ["corpus", "simulator"])
 def test_exports_round_trip_to_the_simulator_frames_with_identical_splits(
     tmp_path: Path, source: str
 ) -> None:

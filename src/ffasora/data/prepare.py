@@ -55,6 +55,7 @@ from ffasora.data.ingest import (
 )
 from ffasora.data.quality import vessel_area_ratio
 from ffasora.data.standardise import INTERPOLATIONS, crop_to_field, detect_field, resample_time, to_uint8
+from ffasora.models.vae_shapes import frame_count_problem
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,9 @@ class PrepareConfig:
     id_columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.frames < 5 or (self.frames - 1) % 4:
-            raise ValueError(f"frames = {self.frames} is not 1 + 4k with k >= 1 (e.g. 5, 9, 17, 21)")
+        problem = frame_count_problem(self.frames)
+        if problem is not None or self.frames < 5:  # a dataset is a video: at least one 4-frame step
+            raise ValueError(f"frames = {self.frames}: {problem or 'a video needs at least 5 frames'}")
         if self.size < 16:
             raise ValueError(f"size = {self.size} px is too small (at least 16)")
         if self.interp not in INTERPOLATIONS:
