@@ -158,6 +158,9 @@ def _utility_plot(results: dict[str, Any], out: Path) -> str:
             "^-",
             label=f"{results['n']['real_train']} real + n synthetic",
         )
+        alone = results["real_plus_synthetic"]["real_alone"][metric]
+        if alone is not None:
+            ax.axhline(alone, color="grey", ls="--", lw=1, label=f"{results['n']['real_train']} real alone")
         ax.set_xlabel("training videos (synthetic n)")
         ax.set_ylabel(f"{label} on real test")
         ax.legend(fontsize=8)
