@@ -13,67 +13,15 @@ import torch
 from ffasora.diffusion import DiffusionConfig
 from ffasora.models.dit import DiT, DiTConfig
 from ffasora.models.pretrained import weights_sha256
-from ffasora.models.text import HFTextEncoder
-from ffasora.models.vae import WFVAE, WFVAEConfig
-from ffasora.pipeline import FFASoraPipeline, GeneratedVideo, PipelineConfig, TextEncoderSpec
+from ffasora.pipeline import FFASoraPipeline, GeneratedVideo, PipelineConfig
+from tiny_pipeline import save_tiny_pipeline
 
-WORDS = [
-    "[PAD]",
-    "[UNK]",
-    "[CLS]",
-    "[SEP]",
-    "[MASK]",
-    ".",
-    "leakage",
-    "at",
-    "the",
-    "macula",
-    "normal",
-    "disc",
-    "late",
-]
 SMALL = dict(num_frames=5, height=32, width=32, steps=3)
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A saved tiny pipeline: 2-layer BERT (width 32), WF-VAE (base 8, 4 latent channels), DiT (2 x 24)."""
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    root = tmp_path_factory.mktemp("pipeline")
-    torch.manual_seed(0)
-    bert = BertModel(
-        BertConfig(
-            vocab_size=len(WORDS), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-            intermediate_size=64, max_position_embeddings=64,
-        )
-    )  # fmt: skip
-    bert.save_pretrained(root / "text_encoder")
-    BertTokenizer(vocab={w: i for i, w in enumerate(WORDS)}).save_pretrained(root / "text_encoder")
-    vae = WFVAE(
-        WFVAEConfig(
-            latent_dim=4, base_channels=8, encoder_energy_flow_hidden_size=8, decoder_energy_flow_hidden_size=8,
-            in_channels=1, scale=(0.5,) * 4, shift=(0.1,) * 4,
-        )
-    )  # fmt: skip
-    dit = DiT(
-        DiTConfig(
-            in_channels=4, out_channels=4, num_layers=2, num_heads=2, head_dim=12, text_dim=32, sparse_n=1
-        )
-    )
-    with torch.no_grad():  # a fresh DiT outputs 0 and ignores the text; make every weight matter
-        for p in dit.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    config = PipelineConfig(
-        diffusion=DiffusionConfig(steps=3, guidance=4.0),
-        text_encoder=TextEncoderSpec(type="hf", path="text_encoder", max_tokens=64),
-        num_frames=5,
-        height=32,
-        width=32,
-    )
-    encoder = HFTextEncoder(root / "text_encoder", max_tokens=64)
-    FFASoraPipeline(vae, dit, encoder, config).save_pretrained(root)
-    return root
+    return save_tiny_pipeline(tmp_path_factory.mktemp("pipeline"))
 
 
 @pytest.fixture(scope="module")

@@ -13,72 +13,15 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from ffasora.cli import app
-from ffasora.diffusion import DiffusionConfig
-from ffasora.models.dit import DiT, DiTConfig
-from ffasora.models.image_condition import encode_photo, image_condition_channels
-from ffasora.models.text import HFTextEncoder
-from ffasora.models.vae import WFVAE, WFVAEConfig
-from ffasora.pipeline import FFASoraPipeline, PipelineConfig, TextEncoderSpec
+from ffasora.models.image_condition import encode_photo
+from ffasora.pipeline import FFASoraPipeline
 from ffasora.simulate import simulate_case
-
-WORDS = [
-    "[PAD]",
-    "[UNK]",
-    "[CLS]",
-    "[SEP]",
-    "[MASK]",
-    ".",
-    "leakage",
-    "at",
-    "the",
-    "macula",
-    "normal",
-    "disc",
-]
-
-
-def _folder(root: Path, image: bool) -> Path:
-    """A saved tiny pipeline (2-layer BERT, WF-VAE with 4 latent channels, 2-block DiT), every weight random."""
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    torch.manual_seed(0)
-    bert = BertModel(
-        BertConfig(
-            vocab_size=len(WORDS), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-            intermediate_size=64, max_position_embeddings=64,
-        )
-    )  # fmt: skip
-    bert.save_pretrained(root / "text_encoder")
-    BertTokenizer(vocab={w: i for i, w in enumerate(WORDS)}).save_pretrained(root / "text_encoder")
-    vae = WFVAE(
-        WFVAEConfig(
-            latent_dim=4, base_channels=8, encoder_energy_flow_hidden_size=8, decoder_energy_flow_hidden_size=8,
-            in_channels=1, scale=(0.5,) * 4, shift=(0.1,) * 4,
-        )
-    )  # fmt: skip
-    cfg = DiTConfig(
-        in_channels=4, out_channels=4, num_layers=2, num_heads=2, head_dim=12, text_dim=32, sparse_n=1
-    )
-    dit = DiT(cfg).with_image_condition(image_condition_channels(4)) if image else DiT(cfg)
-    with torch.no_grad():  # a fresh DiT ignores text and image; make every weight matter
-        for p in dit.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    config = PipelineConfig(
-        diffusion=DiffusionConfig(steps=2, guidance=4.0),
-        text_encoder=TextEncoderSpec(type="hf", path="text_encoder", max_tokens=64),
-        num_frames=5,
-        height=32,
-        width=32,
-    )
-    FFASoraPipeline(vae, dit, HFTextEncoder(root / "text_encoder", max_tokens=64), config).save_pretrained(
-        root
-    )
-    return root
+from tiny_pipeline import save_tiny_pipeline
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _folder(tmp_path_factory.mktemp("image_pipeline"), image=True)
+    return save_tiny_pipeline(tmp_path_factory.mktemp("image_pipeline"), steps=2, image=True)
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +95,7 @@ def test_cli_generate_with_image_single_and_batch(folder: Path, photos: list[Pat
 
 
 def test_cli_refuses_an_image_for_a_text_only_model(tmp_path: Path, photos: list[Path]) -> None:
-    text_only = _folder(tmp_path / "plain", image=False)
+    text_only = save_tiny_pipeline(tmp_path / "plain", steps=2)
     args = ["generate", "--model", str(text_only), "--image", str(photos[0]), "normal disc ."]
     result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "x.mp4")])
     assert result.exit_code != 0 and "no image condition" in result.output
