@@ -307,6 +307,9 @@ def test_official_layout_refuses_configs_upstream_cannot_express(tmp_path: Path)
     cfg = DiTConfig(**{**TINY.to_dict(), "sparse_n": 2, "dense_first": 1})
     with pytest.raises(ValueError, match="dense_first"):
         DiT(cfg).save_official(tmp_path / "x")
+    with pytest.raises(ValueError, match="no image stream"):
+        DiT(DiTConfig(**{**TINY.to_dict(), "image_channels": 24})).save_official(tmp_path / "y")
+    assert not (tmp_path / "y").exists()
     sparse = DiTConfig(
         **{**TINY.to_dict(), "num_layers": 3, "sparse_n": 2, "dense_first": 2, "dense_last": 0}
     )

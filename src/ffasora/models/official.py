@@ -162,6 +162,11 @@ def config_to_official(cfg: DiTConfig) -> dict[str, Any]:
         )
     if cfg.mlp_ratio != 4 or cfg.rope_base != 10000.0:
         raise ValueError(f"mlp_ratio={cfg.mlp_ratio}, rope_base={cfg.rope_base}: upstream fixes 4 and 10000")
+    if cfg.image_channels:
+        raise ValueError(
+            f"image_channels={cfg.image_channels}: the text-to-video OpenSoraT2V_v1_3 layout has no image "
+            "stream (docs/image-conditioning.md); save this model in ffasora's own layout"
+        )
     return {
         "_class_name": CLASS_NAME,
         "num_attention_heads": cfg.num_heads,
