@@ -3,6 +3,7 @@ foreign adapter is refused before anything loads."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -81,3 +82,7 @@ def test_generate_with_an_adapter_equals_a_pipeline_with_merged_weights(tmp_path
         videos[name] = out.read_bytes()
     assert videos["on_the_fly"] == videos["merged"]
     assert videos["on_the_fly"] != videos["base"]
+    provenance = json.loads((tmp_path / "on_the_fly.json").read_text())
+    weights = (adapter / "adapter_model.safetensors").read_bytes()
+    assert provenance["adapter_sha256"] == hashlib.sha256(weights).hexdigest()
+    assert "adapter_sha256" not in json.loads((tmp_path / "merged.json").read_text())

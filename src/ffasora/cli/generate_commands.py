@@ -8,6 +8,7 @@ seconds and leaves nothing behind.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 from collections.abc import Iterator
@@ -154,10 +155,12 @@ def generate(
         raise UserError(_option_names(str(err))) from None
     torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
     pipe = FFASoraPipeline.from_pretrained(folder.root, device=device, dtype=torch_dtype)
+    adapter_sha256 = None
     if adapter is not None:
-        from ffasora.models.lora import merge_adapter
+        from ffasora.models.lora import ADAPTER_WEIGHTS, merge_adapter
 
         merge_adapter(pipe.dit, adapter)  # folded into the weights: sampling costs what it did
+        adapter_sha256 = hashlib.sha256((adapter / ADAPTER_WEIGHTS).read_bytes()).hexdigest()
     if photos and not pipe.dit.config.image_channels:
         raise UserError(
             f"{folder.root}: this model takes no image condition (its DiT has no image channels); "
@@ -187,6 +190,8 @@ def generate(
             video = _run(pipe, job.report, job.seed, options, show=rank == 0, label=job.path.name)
             if job.image is not None:
                 video.metadata["image_sha256"] = digest  # the file's hash: `sha256sum` finds it again
+            if adapter_sha256 is not None:  # model_hashes["dit"] is of the merged weights
+                video.metadata["adapter_sha256"] = adapter_sha256
             job.path.parent.mkdir(parents=True, exist_ok=True)
             video.save(job.path)
             if rank == 0:
@@ -243,8 +248,6 @@ def _check_device(device: str) -> None:
 
 def _read_photo(path: Path, where: str) -> tuple[Any, str]:
     """The photograph (H, W, 3) uint8 RGB and the SHA-256 of its file, or a clear error naming ``where``."""
-    import hashlib
-
     from ffasora.data.format import load_image_file
 
     if not path.is_file():
