@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ffasora.evaluate.report import _jsonable
-from ffasora.evaluate.report import _table as _html_table
+from ffasora.evaluate.report import html_table as _html_table
+from ffasora.evaluate.report import jsonable
 
 STYLE = (
     "<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>"
@@ -52,8 +52,8 @@ def _pyplot() -> Any:
 
 def _page(title: str, parts: list[str], results: dict[str, Any], out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(_jsonable(results), indent=2, ensure_ascii=False) + "\n")
-    protocol = html.escape(json.dumps(_jsonable(results["protocol"]), indent=2, ensure_ascii=False))
+    (out / "report.json").write_text(json.dumps(jsonable(results), indent=2, ensure_ascii=False) + "\n")
+    protocol = html.escape(json.dumps(jsonable(results["protocol"]), indent=2, ensure_ascii=False))
     body = [STYLE.format(title=title), f"<h1>{title}</h1>", *parts, f"<h2>Protocol</h2><pre>{protocol}</pre>"]
     path = out / "report.html"
     path.write_text("\n".join([*body, "</body></html>"]))

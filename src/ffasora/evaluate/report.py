@@ -128,7 +128,7 @@ def headline(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
+def html_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
@@ -190,11 +190,11 @@ def _sheets(evaluation: Evaluation, out: Path) -> list[str]:
     return files
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, float) and not np.isfinite(obj):
@@ -207,9 +207,9 @@ def write_report(evaluation: Evaluation, out: str | Path) -> Path:
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     results = evaluation.results
-    (folder / "report.json").write_text(json.dumps(_jsonable(results), indent=2, ensure_ascii=False) + "\n")
+    (folder / "report.json").write_text(json.dumps(jsonable(results), indent=2, ensure_ascii=False) + "\n")
     plots, sheets = _plots(results, folder), _sheets(evaluation, folder)
-    protocol = html.escape(json.dumps(_jsonable(results["protocol"]), indent=2, ensure_ascii=False))
+    protocol = html.escape(json.dumps(jsonable(results["protocol"]), indent=2, ensure_ascii=False))
     warnings = [
         v["warning"]
         for d in results["distribution"].values()
@@ -224,7 +224,7 @@ def write_report(evaluation: Evaluation, out: str | Path) -> Path:
         f"<p>{results['protocol']['n_generated']} generated videos against {results['protocol']['n_reference']} "
         f"reference videos ({html.escape(str(results['protocol']['config']['split']))} split).</p>",
         "<h2>Headline</h2>",
-        _table([tuple(r) for r in headline(results)], ("metric", "generated", "compare with")),
+        html_table([tuple(r) for r in headline(results)], ("metric", "generated", "compare with")),
     ]
     if warnings:
         parts.append(

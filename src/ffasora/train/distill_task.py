@@ -32,7 +32,7 @@ from ffasora.diffusion import classifier_free_guidance, sampling_sigmas, wrap_ne
 from ffasora.diffusion.denoisers import FLOW_TIME_SCALE
 from ffasora.models.dit import DiT
 from ffasora.train.config import TrainConfig
-from ffasora.train.dit_task import _pad
+from ffasora.train.dit_task import pad_tokens
 from ffasora.train.tasks import StepLosses, Task
 
 if TYPE_CHECKING:
@@ -94,8 +94,8 @@ def write_trajectories(
         encoded = [pipe.encode_report(reports[i][1], c.negative_report) for i in rows]
         length = max(cond[0].shape[1] for cond, _ in encoded)
         cond = (
-            torch.cat([_pad([e[0][0][0]], length) for e in encoded]),
-            torch.cat([_pad([e[0][1][0]], length) for e in encoded]),
+            torch.cat([pad_tokens([e[0][0][0]], length) for e in encoded]),
+            torch.cat([pad_tokens([e[0][1][0]], length) for e in encoded]),
         )
         denoise = wrap_network(d, classifier_free_guidance(network, cond, encoded[0][1], d.guidance))
         x = torch.cat([noise(i) for i in rows])
@@ -168,8 +168,8 @@ def collate_trajectories(items: list[dict[str, Any]]) -> dict[str, Any]:
     length = max(len(i["text"]) for i in items)
     return {
         "states": torch.stack([i["states"] for i in items]),  # (B, K + 1, c, t, h, w)
-        "text": _pad([i["text"] for i in items], length),
-        "text_mask": _pad([i["text_mask"] for i in items], length),
+        "text": pad_tokens([i["text"] for i in items], length),
+        "text_mask": pad_tokens([i["text_mask"] for i in items], length),
     }
 
 
@@ -224,9 +224,6 @@ class DistillTask(Task):
         velocity = models["model"](x_a, timestep, batch["text"], batch["text_mask"])
         loss = (velocity.float() - chord).pow(2).mean()
         return {"model": loss, "one_step_share": (n == 1).float().mean()}
-
-    def tokens_per_sample(self, cfg: DistillTaskConfig) -> int | None:
-        return None
 
     def export(self, model: nn.Module, cfg: DistillTaskConfig, out_dir: Path, dtype: torch.dtype) -> Path:
         """The student's DiT folder with ``training_source.json``: the teacher and the grids it was

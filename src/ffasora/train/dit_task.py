@@ -110,7 +110,7 @@ class LatentCacheDataset(Dataset[dict[str, Any]]):
         }
 
 
-def _pad(rows: list[torch.Tensor], length: int) -> torch.Tensor:
+def pad_tokens(rows: list[torch.Tensor], length: int) -> torch.Tensor:
     """Stack (L_i, ...) tensors into (B, length, ...), zero-padded at the end."""
     out = rows[0].new_zeros((len(rows), length, *rows[0].shape[1:]))
     for i, row in enumerate(rows):
@@ -133,10 +133,10 @@ def collate_latents(items: list[dict[str, Any]]) -> dict[str, Any]:
         **images,
         "mean": torch.stack([i["mean"] for i in items]),
         "std": torch.stack([i["std"] for i in items]),
-        "text": _pad([i["text"] for i in items], length),
-        "text_mask": _pad([i["text_mask"] for i in items], length),
-        "empty_text": _pad([i["empty_text"] for i in items], length),
-        "empty_mask": _pad([i["empty_mask"] for i in items], length),
+        "text": pad_tokens([i["text"] for i in items], length),
+        "text_mask": pad_tokens([i["text_mask"] for i in items], length),
+        "empty_text": pad_tokens([i["empty_text"] for i in items], length),
+        "empty_mask": pad_tokens([i["empty_mask"] for i in items], length),
         "id": [i["id"] for i in items],
     }
 
