@@ -182,6 +182,8 @@ CLI_ROWS: list[tuple[str, Callable[[World], list[str]], str]] = [
     ("export: --out holds a model", lambda w: ["export", str(w / "run_damaged"), "--out", str(w / "model_out")], r"model_out already holds a model .*--overwrite"),
     ("export: damaged EMA weights (model built)", lambda w: ["export", str(w / "run_damaged"), "--out", str(w / "m")], r"ema\.safetensors cannot be read"),
     # latents
+    ("simulate: --mix unknown diagnosis", lambda w: ["simulate", "--out", str(w / "sim"), "--mix", "BRVO=1,flu=2"], r"--mix 'BRVO=1,flu=2': unknown diagnosis 'flu'"),
+    ("simulate: --mix weight not positive", lambda w: ["simulate", "--out", str(w / "sim"), "--mix", "CRVO=0"], r"--mix 'CRVO=0': 'CRVO=0': the weight must be a finite number > 0"),
     ("latents: missing dataset", lambda w: ["latents", str(w / "nothing"), "--vae", str(BUNDLED / "vae"), "--out", str(w / "c")], r"nothing: no such dataset folder"),
     ("latents: missing --vae", lambda w: ["latents", str(w.ds), "--vae", str(w / "novae"), "--out", str(w / "c")], r"novae: no config\.json"),
     ("latents: missing --text-encoder", lambda w: ["latents", str(w.ds), "--vae", str(BUNDLED / "vae"), "--out", str(w / "c"), "--text-encoder", str(w / "notes")], r"--text-encoder .*notes: not 'default' nor a local Hugging Face folder"),

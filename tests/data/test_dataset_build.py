@@ -146,6 +146,29 @@ def test_real_simulator_records_compact_findings(tmp_path):
         )
 
 
+def test_a_cohort_mix_sets_the_first_eyes_diagnoses_and_the_clean_twin_follows(tmp_path):
+    """Every patient's first eye comes from the mix (fellow eyes follow it); clean_twin re-simulates with it."""
+    from ffasora.data.build import clean_twin
+    from ffasora.data.format import load_video, read_info
+
+    cfg = SimulateConfig(n=8, size=32, frames=5, seed=2, photos=False, mix=(("CRVO", 1.0), ("BRVO", 1.0)))
+    simulate_dataset(tmp_path, cfg)
+    assert validate_dataset(tmp_path) == []
+    assert read_info(tmp_path)["config"]["mix"] == [["CRVO", 1.0], ["BRVO", 1.0]]
+    records = read_manifest(tmp_path)
+    first_eyes = {}
+    for r in records:
+        first_eyes.setdefault(r.patient_id, r)
+    assert {r.primary_diagnosis for r in first_eyes.values()} <= {"CRVO", "BRVO"}
+    assert {r.primary_diagnosis for r in records} <= {"CRVO", "BRVO", "normal"}  # RVO is one-sided
+    first = next(iter(first_eyes.values()))
+    twin = clean_twin(tmp_path, first.id)
+    assert twin.findings.diagnoses[0].code == first.primary_diagnosis
+    assert abs(twin.frames.astype(float) - load_video(tmp_path, first.id).astype(float)).mean() < 8
+    with pytest.raises(ValueError, match="different settings"):
+        simulate_dataset(tmp_path, SimulateConfig(n=8, size=32, frames=5, seed=2, photos=False))
+
+
 def test_simulate_writes_each_eyes_photograph_from_the_simulator(tmp_path):
     """With the real simulator: images/<id>.png is the case's own photograph, pixel for pixel."""
     from ffasora.data.format import load_image

@@ -11,7 +11,7 @@ import pytest
 from ffasora.findings import DIAGNOSIS_CODES, FINDING_CODES
 from ffasora.simulate import BUILDERS, simulate_case
 from ffasora.simulate.anatomy import build_anatomy
-from ffasora.simulate.cases import plan_case
+from ffasora.simulate.cases import parse_mix, plan_case
 from ffasora.simulate.catalog import Ctx, build_lesion
 from ffasora.simulate.kinetics import sample_timing
 from ffasora.simulate.lesions import Lesion
@@ -88,6 +88,34 @@ def test_disease_mix_draws_ontology_diagnoses_with_their_signs() -> None:
             assert "ART_DELAY" in codes and not codes & {"LEAK_FOCAL", "LEAK_DIFFUSE", "DISC_LEAK"}
         if any(d.code == "normal" for d in p.diagnoses):
             assert not codes
+
+
+def test_a_cohort_mix_draws_only_its_diagnoses_in_its_proportions() -> None:
+    mix = parse_mix("BRVO=3, CRVO=1, DR:PDR=1")
+    rng = np.random.default_rng(1)
+    plans = [plan_case(rng, mix=mix) for _ in range(500)]
+    counts = Counter(p.diagnoses[0].code for p in plans)
+    assert set(counts) == {"BRVO", "CRVO", "DR"}
+    assert 0.52 < counts["BRVO"] / 500 < 0.68 and 0.12 < counts["CRVO"] / 500 < 0.28
+    assert all(p.diagnoses[0].grade == "PDR" for p in plans if p.diagnoses[0].code == "DR")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("BRVO", "expected DIAGNOSIS=WEIGHT"),
+        ("=1", "expected DIAGNOSIS=WEIGHT"),
+        ("flu=1", "unknown diagnosis 'flu'"),
+        ("DR:terrible=1", "grade 'terrible'"),
+        ("BRVO=0", "finite number > 0"),
+        ("BRVO=nan", "finite number > 0"),
+        ("BRVO=lots", "'lots' is not a number"),
+        ("BRVO=1,BRVO=2", "appears twice"),
+    ],
+)
+def test_a_bad_cohort_mix_is_refused_naming_the_part(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_mix(text)
 
 
 def test_bad_diagnosis_and_sign_are_rejected() -> None:

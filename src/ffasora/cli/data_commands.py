@@ -41,17 +41,28 @@ def simulate(
         help="Also write each eye's simulated colour fundus photograph (images/<id>.png), registered to its "
         "angiogram: for image-conditioned training and paired evaluation.",
     ),
+    mix: str = typer.Option(
+        "",
+        "--mix",
+        help="The cohort's diagnosis mix as relative weights, e.g. 'BRVO=0.4,CRVO=0.4,normal=0.2' (a code, "
+        "code:grade or other); default: the simulator's clinic mix. A second eye follows its patient's first.",
+    ),
 ) -> None:
     """Build an FFA dataset folder from the procedural simulator (resumable after an interruption)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from ffasora.data.build import SimulateConfig, simulate_dataset
     from ffasora.data.validate import validate_dataset
+    from ffasora.simulate.cases import parse_mix
 
     if workers < 1:
         raise UserError(f"--workers {workers}: expected at least 1")
+    try:
+        cohort = tuple(parse_mix(mix).items()) if mix else ()
+    except ValueError as e:
+        raise UserError(f"--mix {mix!r}: {e}") from None
     check_output_path(out, "--out", folder=True)
-    cfg = SimulateConfig(n=n, size=size, frames=frames, seed=seed, sampler=sampler, photos=photos)
+    cfg = SimulateConfig(n=n, size=size, frames=frames, seed=seed, sampler=sampler, photos=photos, mix=cohort)
     columns = (
         "[progress.description]{task.description}",
         BarColumn(),

@@ -74,6 +74,8 @@ class SimulateConfig:
     two_eye_fraction: float = 0.5
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     photos: bool = True  # write each eye's colour fundus photograph (images/<id>.png) beside its video
+    # the first eyes' diagnosis mix as (diagnosis, relative weight) pairs; () = the simulator's clinic mix
+    mix: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -83,6 +85,12 @@ class SimulateConfig:
             raise ValueError(f"frames = {self.frames}: {problem}")
         if self.size < 16:
             raise ValueError(f"size = {self.size} px is too small (at least 16)")
+        if self.mix:
+            from ffasora.simulate.cases import parse_mix
+
+            parse_mix(
+                ",".join(f"{name}={weight}" for name, weight in self.mix)
+            )  # the one place that validates
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,7 +192,9 @@ def simulate_patient(
         simulate_fn = simulate_case
     records: list[VideoRecord] = []
     diagnosis: str | None = None
-    photo_request: dict[str, Any] = {"photo": True} if cfg.photos else {}  # stand-in simulators may lack it
+    # stand-in simulators (tests) may lack these arguments: pass them only when asked for
+    photo_request: dict[str, Any] = {"photo": True} if cfg.photos else {}
+    mix_request: dict[str, Any] = {"mix": dict(cfg.mix)} if cfg.mix else {}
     for k, plan in enumerate(plans):
         case = simulate_fn(
             seed=plan.seed,
@@ -194,6 +204,7 @@ def simulate_patient(
             eye=plan.eye,
             diagnosis=diagnosis,
             **photo_request,
+            **mix_request,
         )
         record = case_record(plan, case, cfg)
         photo = getattr(case, "photo", None) if cfg.photos else None
@@ -249,6 +260,9 @@ def clean_twin(root: str | Path, video_id: str, simulate_fn: SimulateFn | None =
     # a patient's eyes were simulated in id order; the first one's diagnosis fixed the second's
     eyes = sorted((r for r in records if r.patient_id == record.patient_id), key=lambda r: r.id)
     diagnosis = None if eyes[0].id == video_id else fellow_eye_diagnosis(eyes[0].primary_diagnosis)
+    mix_request: dict[str, Any] = (
+        {"mix": {str(n): float(w) for n, w in config["mix"]}} if config.get("mix") else {}
+    )
     return simulate_fn(
         seed=record.seed,
         size=int(config.get("size", record.height)),
@@ -257,6 +271,7 @@ def clean_twin(root: str | Path, video_id: str, simulate_fn: SimulateFn | None =
         eye=record.eye,
         diagnosis=diagnosis,
         camera_noise=False,
+        **mix_request,
     )
 
 

@@ -9,7 +9,7 @@ the findings and reports from what was rendered (``measure``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -129,7 +129,12 @@ class _Prepared:
 
 
 def _prepare(
-    seed: int, size: int, eye: str | None, diagnosis: str | None, signs: tuple[str, ...]
+    seed: int,
+    size: int,
+    eye: str | None,
+    diagnosis: str | None,
+    signs: tuple[str, ...],
+    mix: Mapping[str, float] | None = None,
 ) -> _Prepared:
     """Everything before the frame times: plan, timing, anatomy, lesions, findings, static layers."""
     if size < 32:
@@ -142,7 +147,7 @@ def _prepare(
         eye = str(r_plan.choice(EYES))
     if eye not in EYES:
         raise ValueError(f"eye {eye!r}: expected one of {EYES}")
-    plan = plan_case(r_plan, diagnosis, signs)
+    plan = plan_case(r_plan, diagnosis, signs, mix)
     timing = sample_timing(r_time, plan.arm_delay_s)
     an = build_anatomy(r_anat, size, plan.edits, plan.faz_scale, timing.v_art_mm_s)
     ctx = Ctx(an, r_les, timing)
@@ -188,20 +193,22 @@ def simulate_case(
     camera_noise: bool = True,
     keep_radiometric: bool = False,
     photo: bool = False,
+    mix: Mapping[str, float] | None = None,
 ) -> SimulatedCase:
     """Simulate one eye's angiogram. Same arguments give identical bytes.
 
     ``camera_noise=False`` renders the noise-free twin: the same eye, lesions, frame times, optics, motion and
     gain, without sensor noise (the reference that reconstructions and paired generations are judged by).
     ``diagnosis``: a diagnosis code of ``ffasora.findings`` (``"DR"``, ``"CSC"``...), optionally with a grade
-    (``"DR:PDR"``), or ``"other"``; None draws one from the cohort mix. ``signs`` forces extra finding codes.
+    (``"DR:PDR"``), or ``"other"``; None draws one from the cohort ``mix`` (relative weights per diagnosis,
+    ``cases.parse_mix``; default the clinic mix ``cases.MIX``). ``signs`` forces extra finding codes.
     ``sampler``: ``canonical`` | ``clinical`` | ``index_linear``; ``frames`` must be 1 + 4k.
     ``photo=True`` also renders the eye's colour fundus photograph (``fundus_photo``) from the same anatomy
     and lesions, registered to the angiogram's canonical frame (no eye motion); the angiogram is unchanged.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler {sampler!r}: expected one of {SAMPLERS}")
-    prep = _prepare(seed, size, eye, diagnosis, tuple(signs))
+    prep = _prepare(seed, size, eye, diagnosis, tuple(signs), mix)
     eye, timing, an, visible, scene = prep.eye, prep.timing, prep.anatomy, prep.lesions, prep.scene
     findings = prep.findings
     r_sched, r_cam = prep.streams["sched"], prep.streams["cam"]

@@ -7,6 +7,7 @@ engineering defaults of the design reference; the consistency rules of §6.6 are
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -224,14 +225,44 @@ def _other_diseases(pl: _Planner, code: str, grade: str | None, out: list[Diagno
         }[str(kind)]()
 
 
+def parse_mix(text: str) -> dict[str, float]:
+    """``"BRVO=0.4,CRVO=0.4,normal=0.2"`` -> a cohort mix for ``plan_case``; ValueError naming the bad part.
+
+    Keys are what ``parse_diagnosis`` takes (a code, ``code:grade`` or ``other``); weights are relative (they
+    need not sum to 1) and a key may appear once."""
+    mix: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ValueError(f"{part!r}: expected DIAGNOSIS=WEIGHT, e.g. BRVO=0.4")
+        try:
+            weight = float(value)
+        except ValueError:
+            raise ValueError(f"{part!r}: the weight {value.strip()!r} is not a number") from None
+        if not np.isfinite(weight) or weight <= 0:
+            raise ValueError(f"{part!r}: the weight must be a finite number > 0")
+        parse_diagnosis(name)
+        if name in mix:
+            raise ValueError(f"{name!r} appears twice")
+        mix[name] = weight
+    return mix
+
+
 def plan_case(
-    rng: np.random.Generator, diagnosis: str | None = None, signs: tuple[str, ...] = ()
+    rng: np.random.Generator,
+    diagnosis: str | None = None,
+    signs: tuple[str, ...] = (),
+    mix: Mapping[str, float] | None = None,
 ) -> CasePlan:
     """Sample (or take) a diagnosis and plan its signs; ``signs`` forces extra finding codes (single-lesion
-    kinetics cases, tests). ``diagnosis`` is a code of the ontology, ``"code:grade"``, or ``"other"``."""
+    kinetics cases, tests). ``diagnosis`` is a code of the ontology, ``"code:grade"``, or ``"other"``; None
+    draws one from ``mix`` (relative weights, default ``MIX``, the design reference's clinic cohort)."""
     if diagnosis is None:
-        names = list(MIX)
-        diagnosis = str(rng.choice(names, p=np.array([MIX[n] for n in names]) / sum(MIX.values())))
+        weights = dict(mix or MIX)
+        names = list(weights)
+        p = np.array([weights[n] for n in names], dtype=np.float64)
+        diagnosis = str(rng.choice(names, p=p / p.sum()))
     code, grade = parse_diagnosis(diagnosis)
     pl = _Planner(rng)
     dx: list[Diagnosis] = []
