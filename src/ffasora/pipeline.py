@@ -56,6 +56,7 @@ from ffasora.models.vae_shapes import (
     TEMPORAL_COMPRESSION,
     frame_count_problem,
 )
+from ffasora.pipeline_variants import Variant, choose, read_variants
 from ffasora.runtime.cpu import disable_cpu_inference, enable_cpu_inference
 
 log = logging.getLogger(__name__)
@@ -134,16 +135,23 @@ class PipelineConfig:
 @dataclass(frozen=True)
 class PipelineFolder:
     """What a pipeline folder promises, read from ``model_index.json`` and the DiT's ``config.json`` alone (no
-    weights): enough to check every generation setting before the models load."""
+    weights): enough to check every generation setting before the models load.
+
+    ``variant`` names the DiT read (None: the folder's own ``dit/``); ``config`` then holds that variant's
+    diffusion settings, and ``variants`` every variant the folder lists (:mod:`ffasora.pipeline_variants`)."""
 
     root: Path
     config: PipelineConfig
     vae: Path
     dit: Path
     patch_size: int  # the DiT's latent patch: height and width are multiples of the VAE's 8 times it
+    variant: str | None = None
+    variants: dict[str, Variant] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, path: str | Path) -> PipelineFolder:
+    def read(cls, path: str | Path, variant: str | None = None) -> PipelineFolder:
+        """Read the folder at ``path`` for the variant ``variant`` (None or "standard": the folder's own DiT);
+        ``ValueError`` for a damaged folder or an unknown variant (the message lists the available ones)."""
         root = Path(path)
         index_file = root / INDEX_NAME
         if not index_file.is_file():
@@ -162,10 +170,17 @@ class PipelineFolder:
         for name, folder in folders.items():
             if not folder.is_dir():
                 raise ValueError(f"{root}: the {name} folder {folder.name}/ named in {INDEX_NAME} is missing")
+        listed = {"variants": index.pop("variants")} if "variants" in index else {}
         index = {k: v for k, v in index.items() if not k.startswith("_") and k != "ffasora_version"}
         config = PipelineConfig.from_dict(index, str(index_file))
+        variants = read_variants(listed, root, config.diffusion, str(index_file))
+        chosen = choose(variants, variant, str(index_file))
+        if chosen is not None:
+            folders["dit"] = root / chosen.dit
+            config = dataclasses.replace(config, diffusion=chosen.apply(config.diffusion, str(index_file)))
         patch_size = read_dit_config(folders["dit"]).patch_size
-        return cls(root, config, folders["vae"], folders["dit"], patch_size)
+        chosen_name = None if chosen is None else chosen.name
+        return cls(root, config, folders["vae"], folders["dit"], patch_size, chosen_name, variants)
 
 
 @dataclass(frozen=True)
@@ -364,6 +379,8 @@ class FFASoraPipeline:
         config: recipe and defaults (:class:`PipelineConfig`).
         translate: report -> the text the encoder reads; default: :func:`report_translation` (Chinese ->
             canonical English for an English-only encoder).
+        folder: the pipeline folder the models came from (:meth:`from_pretrained` sets it): names the variant
+            in provenance and lets :meth:`load_variant` find the folder's other DiTs.
     """
 
     def __init__(
@@ -373,6 +390,7 @@ class FFASoraPipeline:
         text_encoder: TextEncoder,
         config: PipelineConfig | None = None,
         translate: Callable[[str], str] | None = None,
+        folder: PipelineFolder | None = None,
     ):
         if (
             dit.config.in_channels != vae.config.latent_dim
@@ -387,6 +405,7 @@ class FFASoraPipeline:
         self.vae, self.dit, self.text_encoder = vae.eval(), dit.eval(), text_encoder
         self.text_path = TextPath(text_encoder, translate)
         self.config = c = config or PipelineConfig()
+        self.folder = folder
         self.decode_strategy = DecodeStrategy(c.decode_chunk, c.decode_tile, c.decode_tile_overlap)
         self._hashes: dict[str, str] | None = None
         self._set_vae_runtime()
@@ -407,15 +426,35 @@ class FFASoraPipeline:
         dtype: torch.dtype | None = None,
         text_encoder: TextEncoder | None = None,
         preprocess: Callable[[str], str] | None = None,
+        variant: str | None = None,
     ) -> FFASoraPipeline:
         """Load a pipeline folder. ``dtype`` applies to the DiT (e.g. bf16 on a GPU); the VAE stays float32.
         ``text_encoder`` overrides the one named in ``model_index.json``; ``preprocess`` replaces the pipeline's
-        report translation (see :class:`TextPath`)."""
-        folder = PipelineFolder.read(path)
+        report translation (see :class:`TextPath`). ``variant`` loads one of the folder's variants (its DiT and
+        diffusion settings; None or "standard": the folder's own)."""
+        folder = PipelineFolder.read(path, variant)
         vae = WFVAE.from_pretrained(folder.vae).to(device)
         dit = DiT.from_pretrained(folder.dit, dtype=dtype).to(device)
         encoder = text_encoder or folder.config.text_encoder.build(folder.root, None, device)
-        return cls(vae, dit, encoder, folder.config, translate=preprocess)
+        return cls(vae, dit, encoder, folder.config, translate=preprocess, folder=folder)
+
+    def load_variant(self, variant: str | None) -> FFASoraPipeline:
+        """The variant ``variant`` of this pipeline's folder, sharing this pipeline's VAE, text encoder and
+        report translation: only its DiT loads (on this pipeline's device, in its DiT's dtype)."""
+        if self.folder is None:
+            raise ValueError("this pipeline was not loaded from a folder; it has no variants")
+        folder = PipelineFolder.read(self.folder.root, variant)
+        if folder.variant == self.variant:
+            return self
+        dtype = next(self.dit.parameters()).dtype
+        dit = DiT.from_pretrained(folder.dit, dtype=dtype).to(self.device)
+        translate = self.text_path.translate
+        return type(self)(self.vae, dit, self.text_encoder, folder.config, translate, folder)
+
+    @property
+    def variant(self) -> str | None:
+        """The folder variant this pipeline runs (None: the folder's own DiT, or no folder)."""
+        return None if self.folder is None else self.folder.variant
 
     def save_pretrained(self, path: str | Path) -> Path:
         """Write ``model_index.json``, ``vae/``, ``dit/`` and, for a local "hf" text encoder at a relative
@@ -608,8 +647,6 @@ class FFASoraPipeline:
         spec = get_sampler(sampler, d.family)
         started = time.perf_counter()
 
-        if cache_threshold > 0 and photo is not None:
-            raise ValueError("the step cache does not carry an image condition yet; use cache_threshold=0")
         cache = StepCache(self.dit, cache_threshold) if cache_threshold > 0 else None
         cond, uncond = self.encode_report(report, negative_report)
         if self.dit.config.image_channels:  # an image model: the image (or its absence) joins both halves
@@ -664,6 +701,7 @@ class FFASoraPipeline:
             "width": width,
             "fps": c.fps,
             "text_encoder": self.text_encoder_name,
+            "variant": self.variant,
             "model_hashes": self.model_hashes,
             "ffasora_version": __version__,
             "seconds": round(time.perf_counter() - started, 3),

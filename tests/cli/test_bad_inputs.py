@@ -97,6 +97,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     shutil.copytree(BUNDLED, root / "model_truncated", ignore=shutil.ignore_patterns("*.md", "*.png"))
     weights = root / "model_truncated" / "dit" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    shutil.copytree(BUNDLED, root / "model_variant_gone", ignore=shutil.ignore_patterns("*.md", "*.png"))
+    index = json.loads((root / "model_variant_gone" / "model_index.json").read_text())
+    index["variants"] = {"fast": {"dit": "dit_fast", "diffusion": {"steps": 4}}}  # dit_fast/ never made
+    (root / "model_variant_gone" / "model_index.json").write_text(json.dumps(index))
     (root / "model_bad_index").mkdir()
     (root / "model_bad_index" / "model_index.json").write_text('{"vae": "vae", ')
 
@@ -164,6 +168,11 @@ CLI_ROWS: list[tuple[str, Callable[[World], list[str]], str]] = [
     ("generate: --batch --out is a file", lambda w: ["generate", "--batch", str(w / "unreadable.txt"), "--out", str(w / "afile")], r"--out .*afile is a file; expected a folder"),
     ("generate: --model not a pipeline", lambda w: ["generate", "x", "--model", str(w / "notes"), "--out", str(w / "v.mp4")], r"notes: no model_index\.json"),
     ("generate: damaged model_index.json", lambda w: ["generate", "x", "--model", str(w / "model_bad_index"), "--out", str(w / "v.mp4")], r"model_index\.json: not valid JSON"),
+    ("generate: unknown --variant", lambda w: ["generate", "x", "--variant", "bogus", "--out", str(w / "v.mp4")], r"model_index\.json: no variant 'bogus'; available: standard"),
+    ("generate: a variant's folder is missing", lambda w: ["generate", "x", "--model", str(w / "model_variant_gone"), "--variant", "fast", "--out", str(w / "v.mp4")], r"model_index\.json: variant 'fast': its dit folder dit_fast/ is missing"),
+    ("pipeline add-variant: bad name", lambda w: ["pipeline", "add-variant", str(w / "model_truncated"), "Fast", "--dit", str(BUNDLED / "dit")], r"variant name 'Fast': expected 1-32 lowercase letters"),
+    ("pipeline add-variant: no --dit folder", lambda w: ["pipeline", "add-variant", str(w / "model_truncated"), "fast", "--dit", str(w / "nodit")], r"--dit .*nodit: no such folder"),
+    ("pipeline add-variant: not a pipeline", lambda w: ["pipeline", "add-variant", str(w / "notes"), "fast", "--dit", str(BUNDLED / "dit")], r"notes: not a pipeline folder"),
     ("generate: truncated DiT weights (model loaded)", lambda w: ["generate", "x", "--model", str(w / "model_truncated"), "--out", str(w / "v.mp4")], r"dit/model\.safetensors: cannot read the weights .*damaged or truncated"),
     # train and export
     ("train: missing --config", lambda w: ["train", "vae", "-c", str(w / "nothing.toml"), "--run", str(w / "r")], r"--config .*nothing\.toml: no such file"),

@@ -53,6 +53,13 @@ def generate(
         "-m",
         help="Pipeline folder (model_index.json, vae/, dit/); default: the bundled pretrained/ model.",
     ),
+    variant: str = typer.Option(
+        "standard",
+        "--variant",
+        help="Which of the model's DiTs to run: 'standard' (its own dit/) or a variant listed in its "
+        "model_index.json (e.g. a few-step distilled student), with that variant's steps, guidance and "
+        "sampler as defaults (docs/sampling.md).",
+    ),
     adapter: Path | None = typer.Option(
         None,
         "--adapter",
@@ -137,9 +144,10 @@ def generate(
             raise UserError(
                 f"--seed {seed}: {str(err).split(': ', 1)[1]}" if batch is None else f"{job.where}: {err}"
             ) from None
-    folder = PipelineFolder.read(model if model is not None else bundled_model())
+    # an unknown --variant, or a variant whose folder is missing: a ValueError naming the file and the variant
+    folder = PipelineFolder.read(model if model is not None else bundled_model(), variant)
     if adapter is not None:
-        _check_adapter(adapter, folder.root)
+        _check_adapter(adapter, folder.dit)
     settings: dict[str, Any] = dict(
         num_frames=frames,
         height=height,
@@ -154,7 +162,7 @@ def generate(
     except ValueError as err:
         raise UserError(_option_names(str(err))) from None
     torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
-    pipe = FFASoraPipeline.from_pretrained(folder.root, device=device, dtype=torch_dtype)
+    pipe = FFASoraPipeline.from_pretrained(folder.root, device=device, dtype=torch_dtype, variant=variant)
     adapter_sha256 = None
     if adapter is not None:
         from ffasora.models.lora import ADAPTER_WEIGHTS, merge_adapter
@@ -164,10 +172,8 @@ def generate(
     if photos and not pipe.dit.config.image_channels:
         raise UserError(
             f"{folder.root}: this model takes no image condition (its DiT has no image channels); "
-            "leave out --image, or use an image-conditioned model"
+            "leave out --image, or use an image-conditioned model or variant"
         )
-    if photos and cache > 0:
-        raise UserError("--cache does not carry an image condition yet; leave it at 0 with --image")
     for job in jobs:  # every report, before the first video
         if job.image is not None and not job.report.strip():
             continue  # image-only: nothing to check in an empty report
@@ -360,12 +366,12 @@ def _run(pipe: Any, report: str, seed: int, options: dict[str, Any], show: bool,
         return pipe(report, seed=seed, progress=progress, **options)
 
 
-def _check_adapter(adapter: Path, root: Path) -> None:
-    """--adapter: an adapter folder trained on a DiT of this pipeline's shape, before the models load."""
+def _check_adapter(adapter: Path, dit: Path) -> None:
+    """--adapter: an adapter folder trained on a DiT of this shape (the variant's), before the models load."""
     from ffasora.models.dit import read_dit_config
     from ffasora.models.lora import check_base
 
     try:
-        check_base(adapter, read_dit_config(root / "dit"))
+        check_base(adapter, read_dit_config(dit))
     except ValueError as err:
         raise UserError(f"--adapter {adapter}: {err}") from None

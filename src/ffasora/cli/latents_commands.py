@@ -1,5 +1,6 @@
-"""CLI commands: ``latents`` (encode a dataset once for DiT training) and ``pipeline assemble`` (VAE + trained
-DiT + text encoder -> a pipeline folder that ``ffasora generate`` and the demo load)."""
+"""CLI commands: ``latents`` (encode a dataset once for DiT training), ``pipeline assemble`` (VAE + trained
+DiT + text encoder -> a pipeline folder that ``ffasora generate`` and the demo load) and ``pipeline
+add-variant`` (another DiT for that folder, sharing its VAE and text encoder)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def register(app: typer.Typer) -> None:
     """Add this group's commands to the root app."""
     app.command("latents")(latents)
     pipeline_app.command("assemble")(assemble)
+    pipeline_app.command("add-variant")(add_variant)
     app.add_typer(pipeline_app, name="pipeline")
 
 
@@ -204,6 +206,37 @@ def assemble(
     refuse_overwrite([out / INDEX_NAME], overwrite)
     path = assemble_pipeline(dit, out, vae, text_encoder, frames, height, width, steps, guidance, adapter)
     typer.echo(f"wrote {path}")
+
+
+def add_variant(
+    pipeline: Path = typer.Argument(..., help="Pipeline folder (model_index.json, vae/, dit/)."),
+    name: str = typer.Argument(..., help="Variant name: lowercase letters, digits, '_' or '-' (e.g. fast)."),
+    dit: Path = typer.Option(..., "--dit", help="DiT folder to add (copied in as dit_<name>/)."),
+    steps: int | None = typer.Option(None, "--steps", help="The variant's default sampler steps."),
+    guidance: float | None = typer.Option(None, "--guidance", help="The variant's default CFG scale."),
+    sampler: str | None = typer.Option(None, "--sampler", help="The variant's default sampler."),
+    description: str = typer.Option("", "--description", help="One line saying what the variant is."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a variant of that name."),
+) -> None:
+    """Add a DiT to a pipeline folder as a variant (`generate --variant NAME`, the demo's selector): it shares
+    the folder's VAE and text encoder; unset settings are the folder's."""
+    from ffasora.train.assemble import add_variant as add
+
+    if not (pipeline / "model_index.json").is_file():
+        raise UserError(f"{pipeline}: not a pipeline folder (no model_index.json)")
+    if not dit.is_dir():
+        raise UserError(f"--dit {dit}: no such folder")
+    variant = add(
+        pipeline,
+        name,
+        dit,
+        steps=steps,
+        guidance=guidance,
+        sampler=sampler,
+        description=description,
+        overwrite=overwrite,
+    )
+    typer.echo(f"{pipeline}: added variant {name!r} ({variant.dit}/)")
 
 
 def _check_adapter(adapter: Path, dit: Path) -> None:

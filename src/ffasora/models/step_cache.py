@@ -24,7 +24,9 @@ from ffasora.models.dit_blocks import DiTBlock
 
 
 class StepCache:
-    """``cache(x, timestep, text_states, text_mask)`` behaves like ``dit(...)``, skipping blocks when it may.
+    """``cache(x, timestep, text_states, text_mask, image=..., image_given=...)`` behaves like ``dit(...)``,
+    skipping blocks when it may. The image condition of an image-conditioned DiT enters through its embedding,
+    so it is part of the watched input and of every reused residual's tokens alike.
 
     ``computed`` and ``skipped`` count the calls whose blocks ran and were reused.
     """
@@ -48,8 +50,10 @@ class StepCache:
         text_states: torch.Tensor,
         text_mask: torch.Tensor | None = None,
         video_mask: torch.Tensor | None = None,
+        image: torch.Tensor | None = None,
+        image_given: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        tokens, inputs = self.dit.embed(x, timestep, text_states, text_mask, video_mask)
+        tokens, inputs = self.dit.embed(x, timestep, text_states, text_mask, video_mask, image, image_given)
         first = self.dit.blocks[0]
         assert isinstance(first, DiTBlock)
         watched = first.attention_input(tokens, inputs.t6)

@@ -1,18 +1,31 @@
 """A trained DiT -> a pipeline folder (``ffasora pipeline assemble``): the models, text encoder and recipe it
-was trained with, and the generation defaults."""
+was trained with, and the generation defaults; or -> a variant of an existing folder that shares its VAE and
+text encoder (``ffasora pipeline add-variant``)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
 from pathlib import Path
 
 from ffasora.diffusion import DiffusionConfig
-from ffasora.models.dit import DiT
+from ffasora.models.dit import DiT, read_dit_config
+from ffasora.models.image_condition import image_condition_channels
 from ffasora.models.lora import merge_adapter
-from ffasora.models.vae import WFVAE
+from ffasora.models.pretrained import read_config
+from ffasora.models.vae import WFVAE, WFVAEConfig
 from ffasora.models.vae_shapes import SPATIAL_COMPRESSION
-from ffasora.pipeline import FFASoraPipeline, PipelineConfig, TextEncoderSpec
+from ffasora.pipeline import (
+    INDEX_NAME,
+    FFASoraPipeline,
+    PipelineConfig,
+    PipelineFolder,
+    TextEncoderSpec,
+    resolve_settings,
+)
+from ffasora.pipeline_variants import Variant, check_name
 
 
 def assemble_pipeline(
@@ -66,3 +79,64 @@ def assemble_pipeline(
         merge_adapter(model, adapter)
     pipe = FFASoraPipeline(WFVAE.from_pretrained(vae_path), model, spec.build(out), config)
     return pipe.save_pretrained(out)
+
+
+def add_variant(
+    pipeline: Path,
+    name: str,
+    dit: Path,
+    *,
+    steps: int | None = None,
+    guidance: float | None = None,
+    sampler: str | None = None,
+    description: str = "",
+    overwrite: bool = False,
+) -> Variant:
+    """Add the DiT folder ``dit`` to the pipeline folder ``pipeline`` as the variant ``name``
+    (:mod:`ffasora.pipeline_variants`): copied in as ``dit_<name>/``, listed in ``model_index.json`` with the
+    given diffusion overrides. Everything is checked before anything is written: the name, the DiT against the
+    folder's VAE (latent channels, image channels) and text encoder, the merged settings against the DiT's
+    patch; an existing variant of that name is replaced only with ``overwrite``. ``model_index.json`` is
+    replaced atomically, after the DiT folder is in place."""
+    index_file = pipeline / INDEX_NAME
+    check_name(name, str(index_file))
+    folder = PipelineFolder.read(pipeline)
+    if name in folder.variants and not overwrite:
+        raise ValueError(f"{index_file}: variant {name!r} exists; pass --overwrite to replace it")
+    config = read_dit_config(dit)
+    vae = WFVAEConfig.from_dict(read_config(folder.vae), f"{folder.vae}/config.json")
+    text_dim = read_dit_config(folder.dit).text_dim
+    if (config.in_channels, config.out_channels) != (vae.latent_dim, vae.latent_dim):
+        raise ValueError(
+            f"{dit}: DiT channels in/out {config.in_channels}/{config.out_channels} do not match the latent "
+            f"channels {vae.latent_dim} of the pipeline's VAE ({folder.vae})"
+        )
+    if config.image_channels and config.image_channels != image_condition_channels(vae.latent_dim):
+        raise ValueError(
+            f"{dit}: image_channels {config.image_channels} do not fit the pipeline's VAE: a colour photograph "
+            f"encodes to {image_condition_channels(vae.latent_dim)} channels"
+        )
+    if config.text_dim != text_dim:
+        raise ValueError(
+            f"{dit}: DiT text_dim {config.text_dim} != the pipeline's text encoder width {text_dim}"
+        )
+    overrides = {"steps": steps, "guidance": guidance, "sampler": sampler}
+    variant = Variant(name, f"dit_{name}", {k: v for k, v in overrides.items() if v is not None}, description)
+    diffusion = variant.apply(folder.config.diffusion, str(index_file))
+    resolve_settings(dataclasses.replace(folder.config, diffusion=diffusion), config.patch_size)
+    target = pipeline / variant.dit
+    if dit.resolve() == target.resolve():
+        raise ValueError(f"{dit} is the variant's own folder in {pipeline}; give the DiT from elsewhere")
+
+    staging = pipeline / f".{variant.dit}.{os.getpid()}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(dit, staging)
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)
+    index = json.loads(index_file.read_text(encoding="utf-8"))
+    index["variants"] = {**index.get("variants", {}), name: variant.to_dict()}
+    written = index_file.with_name(f".{INDEX_NAME}.{os.getpid()}.tmp")
+    written.write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    os.replace(written, index_file)
+    return variant
