@@ -15,6 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
 from ffasora.data.format import read_manifest
 from ffasora.evaluate.classifier import finding_scores, multi_hot
 from ffasora.evaluate.encoder import load_encoder, run_encoder
@@ -27,18 +29,31 @@ def main() -> None:
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--encoder", type=Path, required=True)
     parser.add_argument("--per-code", action="store_true", help="also print each code's F1, by support")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="a second folder generated from the same source records (e.g. the base model): also print the "
+        "paired difference of micro-F1 (this folder minus that one) with a bootstrap 95 %% interval over records",
+    )
+    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for --against")
     args = parser.parse_args()
 
     records = {r.id: r for r in read_manifest(args.dataset)}
     model, _ = load_encoder(args.encoder)
     config = model.config
-    items = load_generated(args.generated)
-    missing = [i.name for i in items if i.source_id not in records]
-    if missing:
-        raise SystemExit(f"{args.generated}: no source record in {args.dataset} for {missing[:3]}")
-    truth = multi_hot([records[str(i.source_id)].codes for i in items], config.codes)
-    probs = run_encoder(model, stack_clips(items, config.frames, config.size))["findings"]
-    scores = finding_scores(probs >= 0.5, truth, config.codes)
+
+    def decisions(folder: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Source ids, truth and the classifier's decisions for one folder of generated videos."""
+        items = load_generated(folder)
+        missing = [i.name for i in items if i.source_id not in records]
+        if missing:
+            raise SystemExit(f"{folder}: no source record in {args.dataset} for {missing[:3]}")
+        truth = multi_hot([records[str(i.source_id)].codes for i in items], config.codes)
+        probs = run_encoder(model, stack_clips(items, config.frames, config.size))["findings"]
+        return [str(i.source_id) for i in items], truth, probs >= 0.5
+
+    ids, truth, predicted = decisions(args.generated)
+    scores = finding_scores(predicted, truth, config.codes)
     if args.per_code:
         by_support = sorted(scores["per_code"].items(), key=lambda kv: -kv[1]["support"])
         for code, s in by_support:
@@ -46,7 +61,44 @@ def main() -> None:
                 print(
                     f"{code:24s} n={s['support']:3d}  P {s['precision']:.2f}  R {s['recall']:.2f}  F1 {s['f1']:.2f}"
                 )
-    print(json.dumps({"videos": len(items), **{k: round(v, 4) for k, v in scores["micro"].items()}}))
+    print(json.dumps({"videos": len(ids), **{k: round(v, 4) for k, v in scores["micro"].items()}}))
+    if args.against is not None:
+        print(json.dumps(paired_difference(ids, truth, predicted, decisions(args.against), args.bootstrap)))
+
+
+def micro_f1(predicted: np.ndarray, truth: np.ndarray) -> float:
+    tp = float((predicted & truth).sum())
+    return 2 * tp / max(float(predicted.sum() + truth.sum()), 1.0)
+
+
+def paired_difference(
+    ids: list[str],
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    other: tuple[list[str], np.ndarray, np.ndarray],
+    resamples: int,
+) -> dict[str, float | int]:
+    """Micro-F1 of ``predicted`` minus ``other``'s on the records both folders have, with a bootstrap 95 %
+    interval that resamples records (each record keeps its pair, so eye-to-eye variation cancels)."""
+    other_ids, _, other_predicted = other
+    where = {source: k for k, source in enumerate(other_ids)}
+    common = [k for k, source in enumerate(ids) if source in where]
+    if not common:
+        raise SystemExit("--against: no source record in common")
+    mine, theirs = predicted[common], other_predicted[[where[ids[k]] for k in common]]
+    t = truth[common]
+    rng = np.random.default_rng(0)
+    draws = [
+        micro_f1(mine[s], t[s]) - micro_f1(theirs[s], t[s])
+        for s in (rng.integers(0, len(common), len(common)) for _ in range(resamples))
+    ]
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return {
+        "paired_records": len(common),
+        "f1_difference": round(micro_f1(mine, t) - micro_f1(theirs, t), 4),
+        "ci95_low": round(float(low), 4),
+        "ci95_high": round(float(high), 4),
+    }
 
 
 if __name__ == "__main__":
