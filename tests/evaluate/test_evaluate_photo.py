@@ -9,7 +9,13 @@ import pytest
 
 from ffasora.data.build import SimulateConfig, simulate_dataset
 from ffasora.data.format import VideoRecord, load_video
-from ffasora.evaluate.photo import evaluate_photo_generation, photo_baselines, summarise
+from ffasora.evaluate.photo import (
+    bootstrap_interval,
+    evaluate_photo_generation,
+    findings_f1,
+    photo_baselines,
+    summarise,
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +51,36 @@ def test_paired_scores_rank_truth_over_baselines(paired: Path) -> None:
         paired, {"truth": truth, "dark": dark}, progress=lambda d, t: calls.append(d)
     )
     table = summarise(rows)
-    assert calls[-1] == 4 and set(table) == {"cfp_grey", "cfp_green_inverted", "truth", "dark"}
+    controls = {"reference", "time_reversed", "other_anatomy"}
+    assert calls[-1] == 4 and set(table) == controls | {"cfp_grey", "cfp_green_inverted", "truth", "dark"}
     assert table["truth"]["n"] == 4 and table["truth"]["ssim"][0] == pytest.approx(1.0)
     assert table["truth"]["vessel_retention"][0] == pytest.approx(1.0)
     # vessels are dark in a colour photograph and bright in the angiogram: only the inverted green channel
     # keeps their sign, so it keeps positive vessel contrast and the plain grey copy a negative one
     assert table["cfp_green_inverted"]["vessel_retention"][0] > 0 > table["cfp_grey"]["vessel_retention"][0]
     assert table["dark"]["ssim"][0] < table["truth"]["ssim"][0]
+    # every condition is scored the same way: the true video is the reference control, row for row
+    assert table["truth"]["physiology"] == table["reference"]["physiology"]
+    assert (
+        table["reference"]["physiology"]["overall"]["n"] + table["reference"]["physiology"]["no_check"] == 4
+    )
+    assert table["reference"]["ssim_ci95"] == pytest.approx([1.0, 1.0])
+    low, high = table["cfp_grey"]["psnr_ci95"]
+    assert low <= table["cfp_grey"]["psnr"][0] <= high
+    assert table["truth"]["vessel_visibility"][0] > 0 and np.isnan(
+        table["dark"]["vessel_visibility"][0]
+    )  # no field
+    assert table["time_reversed"]["ssim"][0] < 1.0
     with pytest.raises(ValueError, match="no 'train' videos"):
         evaluate_photo_generation(paired, {}, split="train")
+
+
+def test_findings_f1_pools_codes_with_an_interval_over_eyes() -> None:
+    truth = np.array([[1, 0], [0, 1], [1, 1], [0, 0]], bool)
+    exact = findings_f1(truth, truth, ["A", "B"], rounds=50)
+    assert exact["f1"] == 1.0 and exact["f1_ci95"] == [1.0, 1.0] and exact["n"] == 4
+    half = findings_f1(np.array([[1, 0], [1, 0], [1, 0], [1, 0]], bool), truth, ["A", "B"], rounds=200)
+    assert half["precision"] == 0.5 and half["recall"] == 0.5 and half["f1"] == pytest.approx(0.5)
+    low, high = half["f1_ci95"]
+    assert low < 0.5 < high
+    assert bootstrap_interval(lambda i: 0.0, 1) is None
