@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "pipeline": {"models", "runtime", "diffusion", "findings", "io", "pipeline_variants"},
     "evaluate": {"findings", "data", "pipeline", "simulate", "io", "models", "diffusion"},
     "review": {"io"},
-    "demo": {"pipeline", "findings", "simulate", "io"},
+    "demo": {"pipeline", "pipeline_variants", "findings", "simulate", "io"},
     "config": set(),
 }
 

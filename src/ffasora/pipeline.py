@@ -147,6 +147,7 @@ class PipelineFolder:
     patch_size: int  # the DiT's latent patch: height and width are multiples of the VAE's 8 times it
     variant: str | None = None
     variants: dict[str, Variant] = field(default_factory=dict)
+    image_channels: int = 0  # > 0: the DiT read takes a colour photograph (an image-conditioned model)
 
     @classmethod
     def read(cls, path: str | Path, variant: str | None = None) -> PipelineFolder:
@@ -178,9 +179,18 @@ class PipelineFolder:
         if chosen is not None:
             folders["dit"] = root / chosen.dit
             config = dataclasses.replace(config, diffusion=chosen.apply(config.diffusion, str(index_file)))
-        patch_size = read_dit_config(folders["dit"]).patch_size
+        dit = read_dit_config(folders["dit"])
         chosen_name = None if chosen is None else chosen.name
-        return cls(root, config, folders["vae"], folders["dit"], patch_size, chosen_name, variants)
+        return cls(
+            root,
+            config,
+            folders["vae"],
+            folders["dit"],
+            dit.patch_size,
+            chosen_name,
+            variants,
+            dit.image_channels,
+        )
 
 
 @dataclass(frozen=True)

@@ -307,12 +307,16 @@ def test_a_real_bug_keeps_its_traceback_and_asks_for_a_report(
 
 # -------------------------------------------------------------------------------------------- the web APIs
 class _Held:
-    """Demo pipeline stand-in whose calls wait until released, so that jobs queue."""
+    """Demo pipeline stand-in whose calls wait until released, so that jobs queue; ``image_channels`` > 0
+    stands for a DiT that takes a colour photograph."""
 
-    def __init__(self) -> None:
+    def __init__(self, image_channels: int = 0) -> None:
+        from types import SimpleNamespace
+
         from ffasora.pipeline import PipelineConfig
 
         self.config = PipelineConfig(num_frames=5, height=32, width=32)
+        self.dit = SimpleNamespace(config=SimpleNamespace(image_channels=image_channels))
         self.release = threading.Event()
 
     def __call__(self, report: str, **options: Any) -> Any:
@@ -344,6 +348,34 @@ def demo_client(world: World) -> Iterator[tuple[TestClient, Any]]:
         held.release.set()
 
 
+@pytest.fixture(scope="module")
+def demo_photo_client(world: World) -> Iterator[tuple[TestClient, Any]]:
+    """The demo of a model that takes a colour photograph (nothing queued: a request let through would queue)."""
+    from ffasora.demo.server import create_app
+
+    held = _Held(image_channels=12)
+    demo_app = create_app(pipeline=held, out_dir=world / "demo_photo_out")  # type: ignore[arg-type]
+    with TestClient(demo_app, raise_server_exceptions=False) as client:
+        yield client, demo_app.state.demo
+        held.release.set()
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()
+
+
+def _png(size: tuple[int, int] = (8, 8)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 60, 20)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def _put(
     client: TestClient, tokens: dict[str, str], position: str, body: Any, csrf: str | None = None
 ) -> Any:
@@ -365,6 +397,13 @@ HTTP_ROWS: list[tuple[str, str, Callable[[Any, Any], Any], int, str]] = [
     ("demo: empty report", "demo", lambda c, d: c.post("/api/generate", json={"report": "  "}), 400, "non-empty"),
     ("demo: report too long", "demo", lambda c, d: c.post("/api/generate", json={"report": "x" * 5000}), 400, "at most 4000"),
     ("demo: report not Unicode", "demo", lambda c, d: c.post("/api/generate", content=b'{"report": "a \\udcff"}', headers={"content-type": "application/json"}), 400, "not valid Unicode"),
+    ("demo: unknown model variant", "demo", lambda c, d: c.post("/api/generate", json={"report": "late.", "variant": "bogus"}), 400, r"unknown model variant 'bogus'; available: standard"),
+    ("demo: a photograph for a model that takes none", "demo", lambda c, d: c.post("/api/generate", json={"report": "late.", "image": _b64(_png())}), 400, r"model 'standard' takes no colour photograph"),
+    ("demo: photograph not an image", "demo_photo", lambda c, d: c.post("/api/generate", json={"report": "late.", "image": _b64(b"GIF89a not a photo")}), 400, r"the photograph: not a readable PNG or JPEG image"),
+    ("demo: photograph a cut-off PNG", "demo_photo", lambda c, d: c.post("/api/generate", json={"report": "late.", "image": _b64(_png((64, 64))[:60])}), 400, r"not a readable PNG or JPEG image"),
+    ("demo: photograph not base64", "demo_photo", lambda c, d: c.post("/api/generate", json={"report": "late.", "image": "%%% not base64"}), 400, r"image is not base64"),
+    ("demo: photograph not a string", "demo_photo", lambda c, d: c.post("/api/generate", json={"report": "late.", "image": [1, 2]}), 400, r"image must be a PNG or JPEG"),
+    ("demo: photograph too large", "demo_photo", lambda c, d: c.post("/api/generate", json={"report": "late.", "image": "A" * (14 * 2**20)}), 413, r"larger than 10 MB"),
     ("demo: queue full", "demo", lambda c, d: c.post("/api/generate", json={"report": "late leakage."}), 503, "busy.*try again"),
 ]  # fmt: skip
 
@@ -383,7 +422,7 @@ def test_a_bad_request_gets_a_4xx_or_busy_and_changes_nothing(
         client, extra = request.getfixturevalue("review_client")
         state = lambda: (_review_state(client, extra), snapshot(world.root))  # noqa: E731
     else:
-        client, extra = request.getfixturevalue("demo_client")
+        client, extra = request.getfixturevalue(f"{app_name}_client")
         state = lambda: (sorted(extra.jobs), snapshot(world.root))  # noqa: E731
     before = state()
     response = call(client, extra)

@@ -253,16 +253,18 @@ def _check_device(device: str) -> None:
 
 
 def _read_photo(path: Path, where: str) -> tuple[Any, str]:
-    """The photograph (H, W, 3) uint8 RGB and the SHA-256 of its file, or a clear error naming ``where``."""
-    from ffasora.data.format import load_image_file
+    """The photograph (H, W, 3) uint8 RGB and the SHA-256 of its file, or a clear error naming ``where``; read
+    as the demo reads an upload (:func:`ffasora.io.photo.decode_photo`)."""
+    from ffasora.io.photo import decode_photo
 
     if not path.is_file():
         raise UserError(f"{where}: image {path}: no such file")
+    data = path.read_bytes()
     try:
-        pixels = load_image_file(path)
+        pixels = decode_photo(data, str(path))
     except ValueError as err:
         raise UserError(f"{where}: {err}") from None
-    return pixels, hashlib.sha256(path.read_bytes()).hexdigest()
+    return pixels, hashlib.sha256(data).hexdigest()
 
 
 def _single_job(report: str, out: Path, seed: int, overwrite: bool, image: Path | None = None) -> Job:

@@ -5,7 +5,8 @@ Routes::
     GET  /                      the page
     GET  /api/examples          example reports (English and Chinese)
     POST /api/findings          {"report"} -> the findings the parser reads from it
-    POST /api/generate          {"report", "seed"} -> {"job"}; the job queues behind earlier ones
+    GET  /api/variants          the models of the pipeline folder: name, description, steps, whether it takes a photo
+    POST /api/generate          {"report", "seed", "variant", "image"} -> {"job"}; queues behind earlier jobs
     GET  /api/jobs/<job>        state, phase and progress; when done, the video, frames and findings
     GET  /media/<job>/<file>    a job's video (mp4, gif) and frames (png)
 
@@ -16,12 +17,22 @@ for 127.0.0.1: it keeps the last ``keep_jobs`` results in a temporary folder, se
 and removes that folder when it shuts down (Ctrl-C included). Reports take the pipeline's text path, so
 English and Chinese work alike. A failed job shows the reason for a report the model cannot use, never a
 file path of the server; other failures show a plain sentence and go to the server log.
+
+A pipeline folder with variants (:mod:`ffasora.pipeline_variants`) gets a model selector; a variant loads
+(its DiT only; the VAE and text encoder are shared) the first time a job asks for it. A variant whose DiT takes
+a colour fundus photograph accepts one with the job (``image``: PNG or JPEG bytes in base64, at most
+``MAX_PHOTO_BYTES``), read as ``generate --image`` reads a file (:func:`ffasora.io.photo.decode_photo`); other
+models refuse it. The provenance names the photograph by its SHA-256 (the page never sends a file name).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import concurrent.futures
 import contextlib
+import dataclasses
+import hashlib
 import logging
 import re
 import shutil
@@ -43,7 +54,9 @@ from PIL import Image
 from starlette.exceptions import HTTPException
 
 from ffasora.demo.examples import example_reports
+from ffasora.io.photo import decode_photo
 from ffasora.pipeline import FFASoraPipeline, PipelineFolder, resolve_settings
+from ffasora.pipeline_variants import STANDARD
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +64,7 @@ HERE = Path(__file__).parent
 MAX_REPORT_CHARS = 4000
 MAX_WAITING = 4  # jobs queued or running at once; more get "busy, try again"
 RETRY_AFTER_S = 30
+MAX_PHOTO_BYTES = 10 * 2**20  # an uploaded fundus photograph, as PNG or JPEG bytes
 # An absolute path of two or more parts (POSIX or Windows), as error messages of the libraries name files.
 _PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?[/\\](?:[^\s/\\'\"]+[/\\])+([^\s/\\'\"]*)")
 DEFAULT_ARM_RETINA_S = 12.0  # a typical arm-to-retina time, used when the report states none
@@ -125,10 +139,40 @@ def public_message(err: Exception) -> str:
     return "generation failed because of an error on the server (it is in the server's log); try again"
 
 
+@dataclass(frozen=True)
+class Choice:
+    """A model the page offers: the folder's own DiT ("standard") or one of its variants."""
+
+    name: str
+    description: str
+    steps: int
+    takes_image: bool
+
+
+def model_choices(pipeline: FFASoraPipeline) -> dict[str, Choice]:
+    """The loaded pipeline's model and, when it came from a folder, every variant the folder lists (read from
+    the folder alone: nothing more loads until a job asks for it)."""
+    folder = getattr(pipeline, "folder", None)
+    if folder is None:
+        dit = getattr(pipeline, "dit", None)
+        name = getattr(pipeline, "variant", None) or STANDARD
+        takes_image = bool(dit is not None and dit.config.image_channels)
+        return {name: Choice(name, "", pipeline.config.diffusion.steps, takes_image)}
+    choices = {}
+    for name in (STANDARD, *folder.variants):
+        read = PipelineFolder.read(folder.root, name)
+        description = folder.variants[name].description if name in folder.variants else ""
+        choices[name] = Choice(name, description, read.config.diffusion.steps, read.image_channels > 0)
+    return choices
+
+
 @dataclass
 class Job:
     report: str
     seed: int
+    variant: str = STANDARD
+    photo: np.ndarray | None = None  # (H, W, 3) uint8 RGB
+    photo_sha256: str = ""  # of the uploaded bytes
     state: str = "queued"  # queued -> running -> done | error
     phase: str = ""
     done: int = 0
@@ -167,6 +211,11 @@ class Demo:
         self.closing = threading.Event()
         self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ffasora-demo")
         self.examples = example_reports()
+        self.choices = model_choices(pipeline)
+        self.default = getattr(pipeline, "variant", None) or STANDARD
+        if steps is not None:  # the demo's steps are the loaded model's; a variant keeps its own
+            self.choices[self.default] = dataclasses.replace(self.choices[self.default], steps=steps)
+        self.pipelines = {self.default: pipeline}  # variants load in the worker, when first asked for
         # A temporary folder of our own goes when the app shuts down, or at the latest when Python exits.
         self._remove_out_dir = (
             weakref.finalize(self, shutil.rmtree, str(out_dir), True) if owns_out_dir else None
@@ -182,12 +231,19 @@ class Demo:
         if self._remove_out_dir is not None:
             self._remove_out_dir()
 
-    def submit(self, report: str, seed: int) -> str:
+    def submit(
+        self,
+        report: str,
+        seed: int,
+        variant: str | None = None,
+        photo: np.ndarray | None = None,
+        photo_sha256: str = "",
+    ) -> str:
         job_id = uuid.uuid4().hex
         with self.lock:
             if self.waiting() >= self.max_waiting:
                 raise Busy
-            self.jobs[job_id] = Job(report, seed)
+            self.jobs[job_id] = Job(report, seed, variant or self.default, photo, photo_sha256)
             for old in list(self.jobs)[: max(0, len(self.jobs) - self.keep_jobs)]:
                 if self.jobs[old].state in ("done", "error"):
                     del self.jobs[old]
@@ -206,7 +262,15 @@ class Demo:
 
         try:
             findings = parse_findings(job.report)
-            video = self.pipeline(job.report, seed=job.seed, steps=self.steps, progress=progress)
+            if job.variant not in self.pipelines:
+                self.pipelines[job.variant] = self.pipeline.load_variant(job.variant)
+            steps = self.steps if job.variant == self.default else None  # a variant keeps its own steps
+            pipe = self.pipelines[job.variant]
+            options: dict[str, Any] = {"image": job.photo} if job.photo is not None else {}
+            video = pipe(job.report, seed=job.seed, steps=steps, progress=progress, **options)
+            if job.photo_sha256:  # the uploaded file's hash, as `generate --image` names a file
+                video.metadata["image_sha256"] = job.photo_sha256
+            job.photo = None  # the pixels are not kept once used
             job.result = self.write(job_id, video.frames, video.metadata, findings)
             job.state = "done"
         except _Closing:
@@ -239,7 +303,9 @@ class Demo:
             "frames": strip,
             "findings": findings,
             "metadata": {
-                k: metadata[k] for k in ("seed", "steps", "sampler", "guidance", "seconds") if k in metadata
+                k: metadata[k]
+                for k in ("seed", "steps", "sampler", "guidance", "seconds", "variant", "image_sha256")
+                if k in metadata
             },
         }
 
@@ -300,12 +366,24 @@ def create_app(
             frames=c.num_frames,
             size=f"{c.height}x{c.width}",
             steps=demo.steps or c.diffusion.steps,
+            choices=list(demo.choices.values()),
+            default=demo.default,
+            max_photo_mb=MAX_PHOTO_BYTES // 2**20,
+            variant_data={
+                "default": demo.default,
+                "choices": [dataclasses.asdict(choice) for choice in demo.choices.values()],
+                "max_photo_bytes": MAX_PHOTO_BYTES,
+            },
         )
         return HTMLResponse(page)
 
     @app.get("/api/examples")
     def examples() -> list[dict[str, str]]:
         return demo.examples
+
+    @app.get("/api/variants")
+    def variants() -> list[dict[str, Any]]:
+        return [dataclasses.asdict(choice) for choice in demo.choices.values()]
 
     @app.post("/api/findings")
     def findings(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
@@ -317,8 +395,15 @@ def create_app(
         seed = body.get("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**31:
             raise HTTPException(400, f"seed must be an integer in [0, 2^31), got {str(seed)[:40]!r}")
+        variant = body.get("variant", demo.default)
+        if not isinstance(variant, str) or variant not in demo.choices:
+            available = ", ".join(demo.choices)
+            raise HTTPException(400, f"unknown model variant {str(variant)[:40]!r}; available: {available}")
+        photo, digest = None, ""
+        if body.get("image") is not None:
+            photo, digest = _photo(body["image"], demo.choices[variant])
         try:
-            job_id = demo.submit(report, seed)
+            job_id = demo.submit(report, seed, variant, photo, digest)
         except Busy:
             message = f"busy: {demo.max_waiting} videos are being made or waiting; try again in a minute"
             raise HTTPException(503, message, headers={"Retry-After": str(RETRY_AFTER_S)}) from None
@@ -341,6 +426,30 @@ def create_app(
         return FileResponse(path)
 
     return app
+
+
+def _photo(value: Any, choice: Choice) -> tuple[np.ndarray, str]:
+    """An uploaded photograph (base64 PNG or JPEG bytes) for the model ``choice``: its pixels and the SHA-256
+    of its bytes, or a 4xx saying what is wrong."""
+    if not choice.takes_image:
+        raise HTTPException(
+            400,
+            f"the model {choice.name!r} takes no colour photograph (its DiT has no image condition); "
+            "leave the photograph out or choose a model that takes one",
+        )
+    if not isinstance(value, str):
+        raise HTTPException(400, "image must be a PNG or JPEG file's bytes in base64")
+    if len(value) > (MAX_PHOTO_BYTES + 2) // 3 * 4:
+        raise HTTPException(413, f"the photograph is larger than {MAX_PHOTO_BYTES // 2**20} MB")
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise HTTPException(400, "image is not base64 text (a PNG or JPEG file's bytes in base64)") from None
+    try:
+        photo = decode_photo(data, "the photograph")
+    except ValueError as err:
+        raise HTTPException(400, str(err)) from None
+    return photo, hashlib.sha256(data).hexdigest()
 
 
 def _report(body: dict[str, Any]) -> str:

@@ -1,9 +1,11 @@
-// The demo page: fill the report box from an example, show the parser's findings, submit a generation job,
-// poll its progress, then show the video and its frame strip.
+// The demo page: fill the report box from an example, show the parser's findings, pick a model variant (and
+// a colour photograph for one that takes it), submit a generation job, poll its progress, then show the
+// video and its frame strip.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const examples = JSON.parse($("example-data").textContent);
+const models = JSON.parse($("variant-data").textContent);
 let findingsTimer = null;
 
 function element(tag, text, className) {
@@ -81,7 +83,10 @@ function renderResult(result) {
   $("video").src = result.mp4;
   $("gif").src = result.gif;
   const m = result.metadata;
-  $("meta").textContent = `seed ${m.seed}, ${m.steps} steps (${m.sampler}), guidance ${m.guidance}, ${m.seconds} s`;
+  const model = m.variant ? `model ${m.variant}, ` : "";
+  const photo = m.image_sha256 ? `, photograph sha256 ${m.image_sha256.slice(0, 12)}` : "";
+  $("meta").textContent =
+    `${model}seed ${m.seed}, ${m.steps} steps (${m.sampler}), guidance ${m.guidance}, ${m.seconds} s${photo}`;
   const strip = $("frames");
   strip.replaceChildren();
   result.frames.forEach((frame, i) => {
@@ -123,6 +128,30 @@ async function poll(job) {
   setTimeout(() => poll(job), 250);
 }
 
+function selectedModel() {
+  const name = $("variant") ? $("variant").value : models.default;
+  return models.choices.find((c) => c.name === name) || { name, takes_image: false };
+}
+
+function showPhotoBox() {
+  $("photo-box").hidden = !selectedModel().takes_image;
+}
+
+// The chosen photograph's bytes in base64 (the file's name is never sent), or null when none is chosen.
+function readPhoto() {
+  const file = $("photo").files[0];
+  if ($("photo-box").hidden || !file) return Promise.resolve(null);
+  if (file.size > models.max_photo_bytes) {
+    return Promise.reject(new Error(`The photograph is larger than ${models.max_photo_bytes / 1048576} MB.`));
+  }
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).split(",", 2)[1] || "");
+    reader.onerror = () => reject(new Error("The photograph could not be read."));
+    reader.readAsDataURL(file);
+  });
+}
+
 async function generate() {
   showError("");
   const report = $("report").value;
@@ -134,7 +163,10 @@ async function generate() {
   $("progress").hidden = false;
   $("progress-bar").value = 0;
   try {
-    const { job } = await postJSON("/api/generate", { report, seed: Number($("seed").value) || 0 });
+    const body = { report, seed: Number($("seed").value) || 0, variant: selectedModel().name };
+    const image = await readPhoto();
+    if (image !== null) body.image = image;
+    const { job } = await postJSON("/api/generate", body);
     poll(job);
   } catch (err) {
     $("generate").disabled = false;
@@ -153,6 +185,8 @@ $("report").addEventListener("input", () => {
   findingsTimer = setTimeout(readFindings, 400);
 });
 $("generate").addEventListener("click", generate);
+if ($("variant")) $("variant").addEventListener("change", showPhotoBox);
+showPhotoBox();
 // A browser without the mp4's codec shows the animated GIF instead.
 $("video").addEventListener("error", () => {
   $("video").hidden = true;
