@@ -73,6 +73,27 @@ def pipeline_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def variant_dir(pipeline_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny pipeline plus a variant "photo": an image-conditioned DiT, 2 sampler steps."""
+    import shutil
+
+    from ffasora.models.dit import DiT
+    from ffasora.models.image_condition import image_condition_channels
+    from ffasora.train.assemble import add_variant
+
+    root = tmp_path_factory.mktemp("variants") / "pipe"
+    shutil.copytree(pipeline_dir, root)
+    dit = DiT.from_pretrained(root / "dit").with_image_condition(image_condition_channels(4))
+    torch.manual_seed(7)
+    with torch.no_grad():  # open the (zeroed) image path so that the photograph matters
+        for p in dit.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    dit.save_pretrained(root.parent / "photo_dit")
+    add_variant(root, "photo", root.parent / "photo_dit", steps=2, description="takes a fundus photograph")
+    return root
+
+
 def DemoServer(pipeline_dir: Path) -> ServedApp:  # noqa: N802 (kept as the name the tests use)
     """``create_app(pipeline_dir)`` of the demo (2 sampler steps) in its own process."""
     return ServedApp(serve_code("ffasora.demo.server", "create_app(sys.argv[1], steps=2)"), pipeline_dir, 90)
@@ -81,6 +102,16 @@ def DemoServer(pipeline_dir: Path) -> ServedApp:  # noqa: N802 (kept as the name
 @pytest.fixture(scope="module")
 def server(pipeline_dir: Path) -> Iterator[ServedApp]:
     running = DemoServer(pipeline_dir).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def variant_server(variant_dir: Path) -> Iterator[ServedApp]:
+    """The demo of :func:`variant_dir` served in its own process."""
+    running = DemoServer(variant_dir).start()
     try:
         yield running
     finally:

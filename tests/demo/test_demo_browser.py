@@ -76,3 +76,28 @@ def test_an_unreadable_report_shows_an_error(browser, server) -> None:
     driver.find_element(By.ID, "generate").click()
     WebDriverWait(driver, 60).until(ec.visibility_of_element_located((By.ID, "error")))
     assert "unknown" in driver.find_element(By.ID, "error").text.lower()
+
+
+def test_a_variant_with_a_photograph(browser, variant_server, tmp_path) -> None:
+    import hashlib
+
+    import numpy as np
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    photo = tmp_path / "fundus.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(photo)
+    driver = browser
+    driver.get(variant_server.url + "/")
+    assert not driver.find_element(By.ID, "photo-box").is_displayed()  # the standard model takes no photo
+    Select(driver.find_element(By.ID, "variant")).select_by_value("photo")
+    assert driver.find_element(By.ID, "photo-box").is_displayed()
+    driver.find_element(By.ID, "photo").send_keys(str(photo))
+    driver.find_element(By.ID, "report").send_keys("late leakage at the macula .")
+    driver.find_element(By.ID, "generate").click()
+    WebDriverWait(driver, 60).until(ec.visibility_of_element_located((By.ID, "result")))
+    meta = driver.find_element(By.ID, "meta").text
+    digest = hashlib.sha256(photo.read_bytes()).hexdigest()
+    assert meta.startswith("model photo, ") and f"photograph sha256 {digest[:12]}" in meta

@@ -7,39 +7,20 @@ import base64
 import hashlib
 import io
 import json
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from ffasora.demo.server import create_app
 from ffasora.models.dit import DiT
-from ffasora.models.image_condition import image_condition_channels
 from ffasora.models.pretrained import weights_sha256
 from ffasora.pipeline import FFASoraPipeline
-from ffasora.train.assemble import add_variant
 
 REPORT = "late leakage at the macula ."
-
-
-@pytest.fixture(scope="module")
-def variant_dir(pipeline_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo's tiny pipeline plus a variant "photo": an image-conditioned DiT, 2 sampler steps."""
-    root = tmp_path_factory.mktemp("variants") / "pipe"
-    shutil.copytree(pipeline_dir, root)
-    dit = DiT.from_pretrained(root / "dit").with_image_condition(image_condition_channels(4))
-    torch.manual_seed(7)
-    with torch.no_grad():  # open the (zeroed) image path so that the photograph matters
-        for p in dit.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    dit.save_pretrained(root.parent / "photo_dit")
-    add_variant(root, "photo", root.parent / "photo_dit", steps=2, description="takes a fundus photograph")
-    return root
 
 
 @pytest.fixture(scope="module")
