@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from typer.testing import CliRunner
 
 from ffasora.cli import app
@@ -197,6 +198,16 @@ def test_the_step_cache_carries_the_image_condition(plain: Path, tmp_path: Path)
     )  # every step computed, through the cache
     np.testing.assert_array_equal(cached.frames, plain_video.frames)
     assert cached.metadata["network_evaluations"] == plain_video.metadata["network_evaluations"]
+
+    photo_file = tmp_path / "cfp.png"
+    Image.fromarray(photo).save(photo_file)
+    args = ["generate", report, "--model", str(root), "--variant", "photo", "--image", str(photo_file)]
+    result = runner.invoke(app, [*args, "--cache", "0.5", "--out", str(tmp_path / "cached.gif")])
+    assert result.exit_code == 0, result.output  # --cache with --image: no longer refused
+    meta = json.loads((tmp_path / "cached.json").read_text())
+    assert meta["cache_threshold"] == 0.5 and meta["variant"] == "photo" and "image_sha256" in meta
+    refused = runner.invoke(app, [*args[:4], "--image", str(photo_file), "--out", str(tmp_path / "no.gif")])
+    assert refused.exit_code != 0 and "this model takes no image condition" in refused.output
 
     x = torch.randn(2, 4, 2, 4, 4, generator=torch.Generator().manual_seed(0))
     text, mask = torch.randn(2, 3, 32), torch.ones(2, 3, dtype=torch.bool)

@@ -161,6 +161,12 @@ def generate(
         resolve_settings(folder.config, folder.patch_size, **settings)
     except ValueError as err:
         raise UserError(_option_names(str(err))) from None
+    if photos and not folder.image_channels:
+        model_name = "this model" if folder.variant is None else f"the variant {folder.variant!r}"
+        raise UserError(
+            f"{folder.root}: {model_name} takes no image condition (its DiT has no image channels); "
+            "leave out --image, or use an image-conditioned model or variant"
+        )
     torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
     pipe = FFASoraPipeline.from_pretrained(folder.root, device=device, dtype=torch_dtype, variant=variant)
     adapter_sha256 = None
@@ -169,11 +175,6 @@ def generate(
 
         merge_adapter(pipe.dit, adapter)  # folded into the weights: sampling costs what it did
         adapter_sha256 = hashlib.sha256((adapter / ADAPTER_WEIGHTS).read_bytes()).hexdigest()
-    if photos and not pipe.dit.config.image_channels:
-        raise UserError(
-            f"{folder.root}: this model takes no image condition (its DiT has no image channels); "
-            "leave out --image, or use an image-conditioned model or variant"
-        )
     for job in jobs:  # every report, before the first video
         if job.image is not None and not job.report.strip():
             continue  # image-only: nothing to check in an empty report
