@@ -31,6 +31,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ffasora.train.distributed import full_tensor, shard_like
+
 CHECKPOINTS = "checkpoints"
 FORMAT_VERSION = 1
 DAMAGED = ".damaged"
@@ -253,11 +255,13 @@ def frozen_names(module: nn.Module) -> set[str]:
 def module_state(module: nn.Module, trained_only: bool = False) -> dict[str, torch.Tensor]:
     """Full state dict on CPU (collective under FSDP2: call on every rank; complete on rank 0).
 
-    trained_only: leave out the frozen parameters (an adapter run's base, rebuilt from its init folder).
+    trained_only: leave out the frozen parameters (an adapter run's base, rebuilt from its init folder). Under
+    FSDP2 only the trained tensors are gathered, one at a time in state-dict order (the same on every rank), so
+    the sharded base never travels; the result is complete on every rank and laid out as without FSDP.
     """
-    if not _is_sharded(module):
+    if trained_only or not _is_sharded(module):
         skip = frozen_names(module) if trained_only else set()
-        return {k: v.detach().cpu() for k, v in module.state_dict().items() if k not in skip}
+        return {k: full_tensor(v).detach().cpu() for k, v in module.state_dict().items() if k not in skip}
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
@@ -267,12 +271,13 @@ def module_state(module: nn.Module, trained_only: bool = False) -> dict[str, tor
 def load_module_state(module: nn.Module, state: dict[str, torch.Tensor], trained_only: bool = False) -> None:
     """Load a full state dict strictly (every rank passes the full state).
 
-    trained_only: ``state`` holds exactly the trained parameters and buffers (see :func:`module_state`).
+    trained_only: ``state`` holds exactly the trained parameters and buffers (see :func:`module_state`); under
+    FSDP2 each is copied into this rank's shard, and the frozen base keeps its shards.
     """
-    if not _is_sharded(module):
-        if not trained_only:
-            module.load_state_dict(state, strict=True)
-            return
+    if not trained_only and not _is_sharded(module):
+        module.load_state_dict(state, strict=True)
+        return
+    if trained_only:
         frozen = frozen_names(module)
         expected = set(module.state_dict()) - frozen
         missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
@@ -281,7 +286,12 @@ def load_module_state(module: nn.Module, state: dict[str, torch.Tensor], trained
                 f"trained-parameter state: missing {missing[:3]} ({len(missing)}), "
                 f"unexpected {unexpected[:3]} ({len(unexpected)})"
             )
-        module.load_state_dict(state, strict=False)
+        targets: dict[str, torch.Tensor] = dict(module.named_parameters(remove_duplicate=False))
+        targets.update(module.named_buffers(remove_duplicate=False))
+        with torch.no_grad():
+            for name in sorted(expected):
+                target = targets[name]
+                target.copy_(shard_like(state[name], target))
         return
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 

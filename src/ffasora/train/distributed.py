@@ -160,7 +160,9 @@ def _comm_device() -> torch.device:
 def fsdp_wrap(module: nn.Module) -> nn.Module:
     """FSDP2: shard every block of every ``nn.ModuleList`` (transformer/conv stages), then the root.
 
-    Parameters become DTensors sharded over all ranks; gradients are reduce-scattered during backward.
+    Parameters become DTensors sharded over all ranks; gradients are reduce-scattered during backward. Frozen
+    parameters are sharded too: a LoRA run's base shares its blocks' groups with the adapters, and FSDP2
+    reduce-scatters only the gradients that exist. Adapters must already be in place (wrap after ``add_lora``).
     """
     from torch.distributed.fsdp import fully_shard
 

@@ -56,7 +56,7 @@ class DiTTaskConfig:
     ``init``: an optional DiT folder (ours or the official layout) to fine-tune from, as FFA Sora fine-tuned
     Open-Sora Plan v1.3; its config must equal ``[model]``. ``[lora]`` with ``rank > 0`` trains low-rank
     adapters on the frozen ``init`` instead of every weight (:mod:`ffasora.models.lora`); the run then exports
-    an adapter folder.
+    an adapter folder. Under ``train.parallel = "fsdp"`` the frozen base is sharded with the adapters.
     """
 
     model: DiTConfig = field(default_factory=DiTConfig)
@@ -65,13 +65,6 @@ class DiTTaskConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     lora: LoRAConfig = field(default_factory=LoRAConfig)
     init: str = ""
-
-    def __post_init__(self) -> None:
-        if self.lora.enabled and self.train.parallel == "fsdp":
-            raise ValueError(
-                "lora.rank > 0 with train.parallel = 'fsdp': adapters train data-parallel with a replicated "
-                "frozen base; use train.parallel = 'ddp'"
-            )
 
 
 class LatentCacheDataset(Dataset[dict[str, Any]]):

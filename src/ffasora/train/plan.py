@@ -5,7 +5,8 @@ Memory per GPU is counted from the model's parameter shapes and the data shapes:
 * weights: fp32 master weights for full fine-tuning (plus the bf16 copies autocast makes of them for the
   forward), or the frozen base in its own dtype plus fp32 adapters under LoRA;
 * gradients (4 B), AdamW moments (8 B) and the EMA (4 B) of the *trained* parameters only; FSDP divides
-  these and the weights by the number of GPUs and holds about two gathered blocks on top;
+  these and the weights by the number of GPUs (under LoRA the frozen base is sharded with the adapters) and
+  holds about two gathered blocks on top;
 * activations per sample: autograd's saved tensors of one block, ``c_sd * S * D + c_ld * L * D`` bytes for S
   video tokens, L text tokens and width D, calibrated on CPU (``benchmarks/plan_calibration.py``); without
   checkpointing every block keeps them, with checkpointing every block keeps only its input and one block is
@@ -160,18 +161,17 @@ def plan_memory(
         base_bytes = 2 if (bf16 if base_bf16 is None else base_bf16) else 4
         weights = base * base_bytes + 4.0 * trained
         fp32_weights = base_bytes == 4
-        shard = 1
     else:
         weights = 4.0 * total
         fp32_weights = True
-        shard = hardware.gpus if fsdp else 1
+    shard = hardware.gpus if fsdp else 1
+    gathered = 2 * weights / config.num_layers if shard > 1 else 0.0  # FSDP unshards ~2 blocks at a time
     block = saved_bytes_per_block(config, tokens, data.text_tokens, bf16, fp32_weights)
     copies = AUTOCAST_COPIES_PER_D2 * config.hidden_size**2 if bf16 and fp32_weights else 0.0
     # Outside the blocks the copies are not per sample: count them once with the weights.
     weights += config.num_layers * copies
     block -= copies
     stream = (2 if bf16 else 4) * tokens * config.hidden_size  # a block's input, kept when checkpointing
-    gathered = 2 * 4.0 * total / config.num_layers if shard > 1 else 0.0  # FSDP unshards ~2 blocks at a time
     return MemoryPlan(
         weights=weights / shard + gathered,
         gradients=4.0 * trained / shard,
@@ -265,7 +265,7 @@ def plan_dit(
     base_bf16 = lora.base_dtype == "bf16" or (lora.base_dtype == "auto" and tc.precision == "bf16")
     memory = plan_memory(
         cfg.model, data, hardware, lora, tc.batch_size, bf16, tc.grad_checkpointing,
-        fsdp=tc.parallel == "fsdp" and not lora.enabled, ema=tc.ema.enabled, base_bf16=base_bf16,
+        fsdp=tc.parallel == "fsdp", ema=tc.ema.enabled, base_bf16=base_bf16,
     )  # fmt: skip
     time = plan_time(cfg.model, data, hardware, lora, tc.batch_size, tc.grad_accum, tc.grad_checkpointing)
     return DiTPlan(memory, time, data, hardware, lora, source)
