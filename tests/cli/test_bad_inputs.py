@@ -93,6 +93,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         (root / name).write_bytes(data)
     (root / "index_nocol.csv").write_text("video,report\na.mp4,Normal angiogram.\n")
     (root / "index_latin1.csv").write_bytes(b"video,patient_id,eye,report\na.mp4,P1,OD,Leakage \xe0 disc.\n")
+    (root / "index_no_image.csv").write_text("video,patient_id,eye,report,image\na.mp4,P1,OD,Normal.,\n")
 
     shutil.copytree(BUNDLED, root / "model_truncated", ignore=shutil.ignore_patterns("*.md", "*.png"))
     weights = root / "model_truncated" / "dit" / "model.safetensors"
@@ -241,6 +242,7 @@ CLI_ROWS: list[tuple[str, Callable[[World], list[str]], str]] = [
     ("prepare: index misses columns", lambda w: ["prepare", "--videos", str(w / "notes"), "--index", str(w / "index_nocol.csv"), "--out", str(w / "p")], r"index_nocol\.csv: missing column\(s\) \['patient_id', 'eye'\]"),
     ("prepare: index not UTF-8", lambda w: ["prepare", "--videos", str(w / "notes"), "--index", str(w / "index_latin1.csv"), "--out", str(w / "p")], r"index_latin1\.csv: line 2, byte \d+: not UTF-8"),
     ("prepare: --size 0", lambda w: ["prepare", "--videos", str(w / "notes"), "--index", str(w / "afile"), "--out", str(w / "p"), "--size", "0"], r"size = 0 px is too small"),
+    ("prepare: --drop-mismatched-pairs, no photograph", lambda w: ["prepare", "--videos", str(w / "notes"), "--index", str(w / "index_no_image.csv"), "--out", str(w / "p"), "--drop-mismatched-pairs"], r"--drop-mismatched-pairs: no row of .*index_no_image\.csv names a photograph \(column 'image'\)"),
 ]  # fmt: skip
 
 

@@ -93,6 +93,12 @@ def prepare(
     mapping: bool = typer.Option(
         False, "--mapping", help="Also write pseudonym -> source mapping.csv to the private folder."
     ),
+    drop_mismatched_pairs: bool = typer.Option(
+        False,
+        "--drop-mismatched-pairs",
+        help="Leave out photographs (index column 'image') whose field or optic-disc side disagrees with "
+        "the video; the video is kept.",
+    ),
 ) -> None:
     """Standardise, quality-filter, de-identify and split clinical FFA videos into a dataset folder."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -111,6 +117,7 @@ def prepare(
             split_seed=seed,
             extra_patterns=extra,
             id_columns=tuple(c.strip() for c in id_columns.split(",") if c.strip()),
+            drop_mismatched_pairs=drop_mismatched_pairs,
         )
     except ValueError as err:
         raise UserError(str(err)) from err
@@ -154,6 +161,9 @@ def prepare(
         f"errors: {summary.errors_path}; inventory: {summary.inventory_path}"
         + (f"; mapping: {summary.mapping_path}" if summary.mapping_path else "")
     )
+    if summary.pairs_path is not None:
+        pairs = ", ".join(f"{k} {v}" for k, v in sorted(summary.pairs.items()))
+        typer.echo(f"photographs: {pairs}; pairs: {summary.pairs_path}")
     typer.echo("de-identification audit: no possible identifier left")
     problems = validate_dataset(out, check_videos=False) if info["n_videos"] else []
     if problems:

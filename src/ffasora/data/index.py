@@ -2,7 +2,8 @@
 
 Required columns: ``video`` (path relative to --videos: a file or a folder of frames), ``patient_id``, ``eye``
 (OD / OS), ``report``. Optional: ``frame_times`` (seconds, ``;``-separated), ``diagnosis``, ``exam_date``,
-``patient_name``. Columns the user marks as identifying (``--id-columns``) are read too: their values are
+``patient_name``, ``image`` (the colour fundus photograph of the same eye, relative to --videos as ``video`` is;
+empty for none). Columns the user marks as identifying (``--id-columns``) are read too: their values are
 scrubbed from the report wherever they occur and never stored. A file without a required column, or one
 that is not UTF-8, is refused as a whole (naming the file and the line); a bad row becomes a ``RowError`` and
 the rest go on.
@@ -20,7 +21,7 @@ from typing import Any
 from ffasora.data.ingest import read_text_file
 
 REQUIRED = ("video", "patient_id", "eye", "report")
-OPTIONAL = ("frame_times", "diagnosis", "exam_date", "patient_name")
+OPTIONAL = ("frame_times", "diagnosis", "exam_date", "patient_name", "image")
 EYES = {
     "od": "OD",
     "re": "OD",
@@ -47,6 +48,7 @@ class IndexRow:
     exam_date: str | None = None
     patient_name: str | None = None
     identifiers: tuple[str, ...] = ()  # values of the columns marked as identifying
+    image: str | None = None  # the paired colour fundus photograph, relative to --videos
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,9 +125,8 @@ def parse_row(number: int, data: dict[str, Any], id_columns: tuple[str, ...] = (
     for column in REQUIRED:
         if not values[column]:
             raise ValueError(f"row {number}: empty {column!r}")
-    video = values["video"].replace("\\", "/")
-    if Path(video).is_absolute() or ".." in Path(video).parts:
-        raise ValueError(f"row {number}: video {video!r} must be a path inside --videos")
+    video = _inside_path(number, "video", values["video"])
+    image = _inside_path(number, "image", values["image"]) if values["image"] else None
     eye = EYES.get(values["eye"].lower())
     if eye is None:
         raise ValueError(f"row {number}: eye {values['eye']!r}; expected OD or OS")
@@ -140,7 +141,16 @@ def parse_row(number: int, data: dict[str, Any], id_columns: tuple[str, ...] = (
         exam_date=values["exam_date"] or None,
         patient_name=values["patient_name"] or None,
         identifiers=tuple(str(data[c]).strip() for c in id_columns if data.get(c) not in (None, "")),
+        image=image,
     )
+
+
+def _inside_path(number: int, column: str, value: str) -> str:
+    """A path cell as a posix path relative to --videos; one that leaves the folder is a bad row."""
+    path = value.replace("\\", "/")
+    if Path(path).is_absolute() or ".." in Path(path).parts:
+        raise ValueError(f"row {number}: {column} {path!r} must be a path inside --videos")
+    return path
 
 
 def _parse_times(number: int, value: Any) -> tuple[float, ...] | None:

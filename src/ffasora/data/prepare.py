@@ -8,7 +8,9 @@ of every file under ``--videos`` (kept, dropped, failed or ignored, with the rea
 videos already in the manifest are skipped, failed ones are tried again. Worker processes die with the
 parent, so a killed run leaves nothing that writes on, and the rerun cleans what the kill left half done.
 At the end the de-identification audit (``deid.audit_dataset``) reads everything written; anything it finds
-stops the run before the dataset is marked complete, naming the records.
+stops the run before the dataset is marked complete, naming the records. A row's optional photograph (the
+index's ``image`` column) is standardised and checked against its video by ``photos.pair_photo``; what became
+of each goes to ``pairs.jsonl``, and a photograph that cannot be used costs only the photograph.
 
 Privacy: the dataset folder holds only pseudonymous ids, masked frames and scrubbed reports. What could
 re-identify a patient - the pseudonym key, errors.jsonl (it names source files) and, on request, the mapping
@@ -42,7 +44,14 @@ import numpy as np
 import ffasora.findings
 from ffasora import __version__
 from ffasora.data.deid import Candidate, KnownIdentifiers, Scrubber, audit_dataset, pseudonym
-from ffasora.data.format import DatasetWriter, VideoRecord, frame_statistics, video_path, write_video_files
+from ffasora.data.format import (
+    DatasetWriter,
+    VideoRecord,
+    frame_statistics,
+    image_path,
+    video_path,
+    write_video_files,
+)
 from ffasora.data.index import IndexRow, read_index
 from ffasora.data.ingest import (
     IMAGE_SUFFIXES,
@@ -53,6 +62,7 @@ from ffasora.data.ingest import (
     is_dicom_file,
     read_source,
 )
+from ffasora.data.photos import IMAGE_KIND, Pairing, pair_photo
 from ffasora.data.quality import vessel_area_ratio
 from ffasora.data.standardise import INTERPOLATIONS, crop_to_field, detect_field, resample_time, to_uint8
 from ffasora.models.vae_shapes import frame_count_problem
@@ -76,6 +86,7 @@ class PrepareConfig:
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     extra_patterns: tuple[tuple[str, str], ...] = ()
     id_columns: tuple[str, ...] = ()
+    drop_mismatched_pairs: bool = False  # leave out photographs whose field or disc side disagrees
 
     def __post_init__(self) -> None:
         problem = frame_count_problem(self.frames)
@@ -105,6 +116,22 @@ class Outcome:
     reason: str = ""
     record: VideoRecord | None = None
     vessel_ratio: float | None = None
+    image: str | None = None  # the row's photograph, relative to --videos
+    pairing: Pairing | None = None  # what became of it (None: not reached, the video failed or was dropped)
+
+    def pair_line(self) -> dict[str, Any]:
+        """This row's line of pairs.jsonl (private: it names the photograph)."""
+        line: dict[str, Any] = {"row": self.row, "video": self.video, "image": self.image}
+        if self.pairing is not None:
+            line |= {"status": self.pairing.status, "reason": self.pairing.reason}
+            return line | (self.pairing.check.summary() if self.pairing.check else {})
+        if self.record is not None:  # finished by an earlier run: what its record keeps
+            if "pair" not in self.record.extra:
+                reason = "the video was prepared by an earlier run without this photograph"
+                return line | {"status": "failed", "reason": reason}
+            stored = dict(self.record.extra["pair"])
+            return line | {"status": stored.pop("status"), "reason": ""} | stored
+        return line | {"status": "failed", "reason": f"no video to pair with: {self.status}, {self.reason}"}
 
     def error_line(self) -> str:
         data: dict[str, Any] = {"row": self.row, "video": self.video, "status": self.status}
@@ -121,6 +148,8 @@ class PrepareSummary:
     errors_path: Path
     mapping_path: Path | None
     inventory_path: Path | None = None
+    pairs_path: Path | None = None  # pairs.jsonl, when any row names a photograph
+    pairs: dict[str, int] = dataclasses.field(default_factory=dict)  # pair status -> rows
 
 
 class DeidentificationAuditError(ValueError):
@@ -168,7 +197,11 @@ def prepare_dataset(
         raise ValueError(f"private folder {private} must lie outside the dataset folder {out}")
     # Everything that can refuse the run happens before anything is written.
     rows, row_errors = read_index(index, cfg.id_columns)
-    sources, ignored = inventory(videos, skip={Path(index).resolve()})
+    if cfg.drop_mismatched_pairs and not any(r.image for r in rows):
+        raise ValueError(f"--drop-mismatched-pairs: no row of {index} names a photograph (column 'image')")
+    rows, refused_photos = _photos_outside_sources(rows)
+    photos = {r.image for r in rows if r.image}
+    sources, ignored = inventory(videos, skip={Path(index).resolve()}, photos=photos)
     key = _load_key(private)
     config = {**cfg.stored(), "key_check": hmac.new(key, b"ffasora", hashlib.sha256).hexdigest()[:12]}
     writer = DatasetWriter(out, creator=f"ffasora {__version__} prepare", source="prepare", config=config)
@@ -182,7 +215,12 @@ def prepare_dataset(
     counts = Counter({"kept": 0, "dropped": 0, "failed": len(outcomes)})
     todo = [r for r in rows if not writer.has(video_id(r, key))]
     done = [r for r in rows if writer.has(video_id(r, key))]
-    finished = [Outcome(r.video, "kept", r.row) for r in done]
+    records = {r.id: r for r in writer.records}
+    finished = [
+        Outcome(r.video, "kept", r.row, record=records[video_id(r, key)], image=r.image) for r in done
+    ]
+    pairs_path = private / "pairs.jsonl"
+    earlier = _earlier_pairs(pairs_path, done)
     counts["kept"] = len(done)
     total = len(rows) + len(outcomes)
     counts["done"] = counts["kept"] + counts["failed"]
@@ -201,8 +239,15 @@ def prepare_dataset(
             if progress:
                 progress(dict(counts), total)
     _sort_errors(errors_path)
+    pair_lines = [earlier.get(o.video) or o.pair_line() for o in finished if o.image]
+    pair_lines += [
+        refused_photos[o.video] | {"status": "failed"} for o in finished if o.video in refused_photos
+    ]
+    pair_lines.sort(key=lambda d: (d["row"], d["video"]))
+    if pair_lines or pairs_path.exists():
+        _atomic_text(pairs_path, "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in pair_lines))
     inventory_path = _write_inventory(
-        private / "inventory.jsonl", videos, sources, ignored, finished + outcomes
+        private / "inventory.jsonl", videos, sources, ignored, finished + outcomes, pair_lines
     )
     candidates = audit_dataset(out)
     audit_path = private / "deid_audit.jsonl"
@@ -213,7 +258,35 @@ def prepare_dataset(
         raise DeidentificationAuditError(out, candidates, audit_path)
     info = writer.finalize(split_seed=cfg.split_seed, fractions=cfg.split_fractions)
     mapping = _write_mapping(private, writer.records, rows, key) if write_mapping else None
-    return PrepareSummary(info, dict(counts), errors_path, mapping, inventory_path)
+    pairs = dict(Counter(d["status"] for d in pair_lines))
+    return PrepareSummary(
+        info, dict(counts), errors_path, mapping, inventory_path, pairs_path if pair_lines else None, pairs
+    )
+
+
+def _photos_outside_sources(rows: list[IndexRow]) -> tuple[list[IndexRow], dict[str, dict[str, Any]]]:
+    """Rows whose photograph is (part of) a video source lose the photograph, with a pairs.jsonl line:
+    a photograph inside a frame folder would be read as a frame of that video too."""
+    videos = [Path(r.video) for r in rows]
+    kept, refused = [], {}
+    for row in rows:
+        clash = next((v for v in videos if row.image and Path(row.image).is_relative_to(v)), None)
+        if clash is None:
+            kept.append(row)
+            continue
+        reason = f"photograph {row.image} lies in the video source {clash.as_posix()}; not used"
+        refused[row.video] = {"row": row.row, "video": row.video, "image": row.image, "reason": reason}
+        kept.append(dataclasses.replace(row, image=None))
+    return kept, refused
+
+
+def _earlier_pairs(path: Path, done: list[IndexRow]) -> dict[str, dict[str, Any]]:
+    """pairs.jsonl lines of a resumed run's finished rows (their photographs are not read again)."""
+    if not path.is_file():
+        return {}
+    wanted = {r.video: r.image for r in done if r.image}
+    lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return {d["video"]: d for d in lines if wanted.get(d.get("video")) == d.get("image")}
 
 
 def _atomic_text(path: Path, text: str) -> None:
@@ -224,10 +297,12 @@ def _atomic_text(path: Path, text: str) -> None:
 
 
 def _remove_unlisted_videos(writer: DatasetWriter) -> None:
-    """Delete video files no manifest record names: a run killed between a worker's write and the
-    parent's manifest line leaves one; the rerun writes it again, bit for bit."""
+    """Delete video and image files no manifest record names: a run killed between a worker's write and the
+    parent's manifest line leaves them; the rerun writes them again, bit for bit."""
     listed = {video_path(writer.root, r.id).name for r in writer.records}
-    for path in (writer.root / "videos").glob("*.npz"):
+    listed |= {image_path(writer.root, r.id).name for r in writer.records if r.image}
+    written = [*(writer.root / "videos").glob("*.npz"), *(writer.root / "images").glob("*.png")]
+    for path in written:
         if path.name not in listed:
             log.info(
                 "%s: removing %s (written by an interrupted run, not in the manifest)", writer.root, path.name
@@ -280,9 +355,14 @@ def _unindexed_sources(sources: Sequence[Source], named: Sequence[str]) -> list[
 
 
 def inventory(
-    videos: Path, skip: frozenset[Path] | set[Path] = frozenset()
+    videos: Path,
+    skip: frozenset[Path] | set[Path] = frozenset(),
+    photos: frozenset[str] | set[str] = frozenset(),
 ) -> tuple[list[Source], dict[str, str]]:
     """Every file under ``videos``: the sources it belongs to, or why it is ignored (relative posix paths).
+
+    ``photos``: files the index names as photographs; they are neither sources nor ignored (``prepare``
+    accounts for them through pairs.jsonl), and a folder of them is no frame folder.
 
     A folder of images is one frame source (with its ``times.csv``); a folder is a DICOM series only when its
     single-frame image objects belong to one acquisition; every other video or DICOM file is a source of its
@@ -304,7 +384,7 @@ def inventory(
                 ignored[rel(path)] = "hidden file"
             elif path.resolve() in skip:
                 ignored[rel(path)] = "the index file"
-            else:
+            elif rel(path) not in photos:
                 visible.append(path)
         images = [p for p in visible if p.suffix.lower() in IMAGE_SUFFIXES]
         claimed: set[Path] = set()
@@ -333,12 +413,18 @@ def inventory(
 
 
 def _write_inventory(
-    path: Path, videos: Path, sources: list[Source], ignored: dict[str, str], outcomes: list[Outcome]
+    path: Path,
+    videos: Path,
+    sources: list[Source],
+    ignored: dict[str, str],
+    outcomes: list[Outcome],
+    pairs: Sequence[dict[str, Any]] = (),
 ) -> Path:
     """inventory.jsonl: one line per file under --videos, with what became of it and why.
 
     A file belongs to the source it is part of (a frame or a series member) and takes that source's outcome;
-    a file a row names directly takes the row's outcome, even one the inventory would ignore.
+    a file a row names directly takes the row's outcome, even one the inventory would ignore. A photograph
+    takes its pairs.jsonl status: paired and mismatched ones are kept (a mismatch gives the reason).
     """
     by_video: dict[str, Outcome] = {}
     for outcome in outcomes:  # a row's own outcome wins over a failed duplicate row naming the same video
@@ -364,6 +450,11 @@ def _write_inventory(
             lines[file] = {"status": named.status, "source": file, "reason": named.reason}
         else:
             lines[file] = {"status": "ignored", "source": None, "reason": reason}
+    for pair in pairs:
+        if pair.get("image") and (videos / pair["image"]).is_file() and pair["image"] not in lines:
+            status = {"paired": "kept", "mismatched": "kept"}.get(pair["status"], pair["status"])
+            reason = f"photograph: {pair['reason']}" if pair["reason"] else ""
+            lines[pair["image"]] = {"status": status, "source": pair["video"], "reason": reason}
     text = "".join(
         json.dumps({"file": file, **lines[file]}, ensure_ascii=False) + "\n" for file in sorted(lines)
     )
@@ -445,10 +536,19 @@ def prepare_row(
         ratio = vessel_area_ratio(resampled, cfg.vessel_threshold)
         if ratio < cfg.min_vessel_ratio:
             reason = f"vessel-area ratio {ratio:.4f} below the threshold {cfg.min_vessel_ratio}"
-            return Outcome(row.video, "dropped", row.row, stage, reason, vessel_ratio=ratio)
+            return Outcome(row.video, "dropped", row.row, stage, reason, vessel_ratio=ratio, image=row.image)
         frames = to_uint8(resampled)
+        pairing = None
+        if row.image is not None:
+            stage = "image"
+            source = (raw.frames.shape[1], raw.frames.shape[2])
+            pairing = pair_photo(
+                videos / row.image, source, circle, resampled, cfg.size, cfg.drop_mismatched_pairs
+            )
+            pairing = dataclasses.replace(pairing, reason=pairing.reason.replace(str(videos), "<videos>"))
         stage = "report"
-        record = _record(row, key, frames, out_times, method, cfg, raw.identifiers)
+        found = raw.identifiers + (pairing.identifiers if pairing else ())
+        record = _record(row, key, frames, out_times, method, cfg, found)
         record.quality["vessel_ratio"] = round(ratio, 5)
         record.extra |= {
             "time_source": time_source if out_times is not None else "none",
@@ -461,10 +561,17 @@ def prepare_row(
             "source_frames": len(raw.frames),
             "source_bits": raw.bits,
         }
+        image = None if pairing is None else pairing.image
+        if pairing is not None:
+            record.extra["pair"] = pairing.stored()
+            record.image = IMAGE_KIND if image is not None else None
         stage = "write"
-        write_video_files(out, record.id, frames)
+        write_video_files(out, record.id, frames, image=image)
+        if pairing is not None:  # the parent keeps every outcome: not the pixels
+            pairing = dataclasses.replace(pairing, image=None)
     except (ValueError, OSError, MemoryError) as err:
-        return Outcome(row.video, "failed", row.row, stage, str(err).replace(str(videos), "<videos>"))
+        reason = str(err).replace(str(videos), "<videos>")
+        return Outcome(row.video, "failed", row.row, stage, reason, image=row.image)
     except Exception as err:  # a decoder or filter failing in a way it does not document: still one line
         log.warning(
             "%s: unexpected %s while preparing (stage %s)",
@@ -474,8 +581,10 @@ def prepare_row(
             exc_info=True,
         )
         reason = f"unexpected {type(err).__name__}: {err}".replace(str(videos), "<videos>")
-        return Outcome(row.video, "failed", row.row, stage, reason)
-    return Outcome(row.video, "kept", row.row, record=record, vessel_ratio=ratio)
+        return Outcome(row.video, "failed", row.row, stage, reason, image=row.image)
+    return Outcome(
+        row.video, "kept", row.row, record=record, vessel_ratio=ratio, image=row.image, pairing=pairing
+    )
 
 
 def known_identifiers(row: IndexRow, dicom: tuple[tuple[str, str], ...] = ()) -> KnownIdentifiers:
@@ -484,7 +593,7 @@ def known_identifiers(row: IndexRow, dicom: tuple[tuple[str, str], ...] = ()) ->
         ids=[row.patient_id, *row.identifiers],
         names=[row.patient_name] if row.patient_name else [],
         dates=[row.exam_date] if row.exam_date else [],
-        paths=[row.video],
+        paths=[row.video, *([row.image] if row.image else [])],
         dicom=dicom,
     )
 

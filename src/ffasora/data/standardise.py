@@ -27,7 +27,7 @@ class Circle:
 
 
 def detect_field(frames: np.ndarray, min_fraction: float = 0.05) -> Circle:
-    """The circular fundus field of (T, H, W) frames in [0, 1].
+    """The circular fundus field of (T, H, W) frames in [0, 1] (or of a photograph's (3, H, W) channels).
 
     Early frames are dark (no dye yet), so the field is found on the temporal maximum. Pixels above a fraction
     of its robust peak form the field; burned-in text is bright too but sits apart, so only the largest
@@ -37,7 +37,7 @@ def detect_field(frames: np.ndarray, min_fraction: float = 0.05) -> Circle:
     projection = ndimage.median_filter(frames.max(axis=0), size=3)
     peak = float(np.percentile(projection, 99.5))
     if peak <= 0.02:
-        raise ValueError("no fundus field: the video is (nearly) black")
+        raise ValueError("no fundus field: the image is (nearly) black")
     mask = projection > 0.12 * peak
     mask = ndimage.binary_opening(mask, iterations=2)
     labels, count = ndimage.label(mask)
