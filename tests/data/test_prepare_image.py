@@ -40,6 +40,7 @@ SEEDS = {
     "missing": 8,
     "folder": 9,
     "escape": 10,
+    "inside": 11,
 }
 runner = CliRunner()
 
@@ -118,6 +119,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict:
             image = "photos"
         elif name == "escape":
             image = "../elsewhere/photo.png"
+        elif name == "inside":  # in the video's own frame folder: one of its frames, no photograph
+            image = f"{video}/cfp.png"
+            Image.fromarray(photo).save(videos / image)
         rows.append(
             {
                 "video": video,
@@ -230,7 +234,7 @@ def test_mismatched_pairs_are_reported_and_kept_by_default(corpus, prepared) -> 
             and line["source"] == row["video"]
             and code.split("_")[0] in line["reason"]
         )
-    assert prepared["summary"].pairs == {"paired": 2, "mismatched": 2, "failed": 3}
+    assert prepared["summary"].pairs == {"paired": 2, "mismatched": 2, "failed": 4}
 
 
 def test_unusable_photographs_cost_only_the_photograph(corpus, prepared) -> None:
@@ -257,6 +261,10 @@ def test_unusable_photographs_cost_only_the_photograph(corpus, prepared) -> None
         and "image '../elsewhere/photo.png' must be a path inside" in error["reason"]
     )
     assert prepared["ids"]["escape"] not in prepared["records"]
+    # A photograph inside a row's frame folder is one of its frames (here of another size: the video fails).
+    inside = corpus["rows"]["inside"]
+    assert "lies in the video source Pinside/frames" in prepared["pairs"][inside["video"]]["reason"]
+    assert prepared["inventory"][inside["image"]]["source"] == inside["video"]
     assert validate_dataset(prepared["out"]) == []
 
 
@@ -280,7 +288,7 @@ def test_drop_mismatched_pairs_drops_the_photograph_not_the_video(corpus, tmp_pa
     ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "photographs: dropped 2, failed 3, paired 2" in result.output
+    assert "photographs: dropped 2, failed 4, paired 2" in result.output
     pairs = {d["video"]: d for d in _jsonl(tmp_path / "ds.private" / "pairs.jsonl")}
     inventory = {d["file"]: d for d in _jsonl(tmp_path / "ds.private" / "inventory.jsonl")}
     records = read_manifest(out)
