@@ -27,11 +27,14 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument(
+        "--variant", default=None, help="a variant the model folder lists (default: standard)"
+    )
     parser.add_argument("--guidance", type=float, default=None, help="CFG scale [default: the pipeline's]")
     parser.add_argument("--cache", type=float, default=0.0, help="step-cache threshold (0 = off)")
     args = parser.parse_args()
 
-    pipe = FFASoraPipeline.from_pretrained(args.model)
+    pipe = FFASoraPipeline.from_pretrained(args.model, variant=args.variant)
     records = [r for r in read_manifest(args.dataset) if r.split == args.split][: args.n]
     args.out.mkdir(parents=True, exist_ok=True)
     seconds = []

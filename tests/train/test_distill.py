@@ -100,6 +100,14 @@ def test_the_students_one_step_sample_lands_on_the_teachers(trajectories: Path, 
     source = json.loads((tmp_path / "student" / "training_source.json").read_text())
     assert source["distilled"]["student_steps"] == [1]
     assert source["distilled"]["sample_with"] == {"sampler": "euler", "guidance": 1.0}
+    # assembled, the student samples as it was trained: the teacher's flow recipe, its own steps, no guidance
+    from ffasora.train.assemble import assemble_pipeline
+
+    assemble_pipeline(tmp_path / "student", tmp_path / "pipe", vae=BUNDLED / "vae", frames=5)
+    assembled = FFASoraPipeline.from_pretrained(tmp_path / "pipe")
+    d = assembled.config.diffusion
+    assert (d.objective, d.sampler, d.steps, d.guidance) == ("flow", "euler", 1, 1.0)
+    assert (assembled.config.height, assembled.config.width) == (32, 32)
 
 
 def test_a_grid_that_does_not_divide_the_trajectories_is_refused(trajectories: Path) -> None:
@@ -124,3 +132,15 @@ def test_the_bundled_preset_loads_and_the_registry_finds_the_task() -> None:
     cfg = load_config(DistillTaskConfig, preset, ["init=pretrained/dit", "data.trajectories=/t"])
     assert cfg.data.student_steps == (1, 2, 4) and cfg.data.trajectories == "/t"
     assert isinstance(load_task("distill"), DistillTask)
+
+
+def test_assembling_a_student_without_its_teachers_recipe_points_to_add_variant(tmp_path: Path) -> None:
+    """Older trajectories did not record the teacher's recipe: assemble refuses rather than guess an objective."""
+    from ffasora.train.assemble import assemble_pipeline
+
+    student = tmp_path / "student"
+    DiT.from_pretrained(BUNDLED / "dit").save_pretrained(student)
+    (student / "training_source.json").write_text(json.dumps({"distilled": {"student_steps": [4]}}))
+    with pytest.raises(ValueError, match="pipeline add-variant"):
+        assemble_pipeline(student, tmp_path / "pipe", vae=BUNDLED / "vae")
+    assert not (tmp_path / "pipe").exists()

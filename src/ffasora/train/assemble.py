@@ -60,6 +60,12 @@ def assemble_pipeline(
         )
     else:
         spec = TextEncoderSpec(**(source.get("text_encoder", {}).get("spec") or {"type": "default"}))
+    if "distilled" in source and "diffusion" not in source:
+        raise ValueError(
+            f"{source_file}: a distilled student whose trajectories predate the recorded teacher recipe; add it to "
+            "its teacher's pipeline instead: ffasora pipeline add-variant TEACHER_PIPELINE NAME --dit "
+            f"{dit} --steps 4 --guidance 1 --sampler euler"
+        )
     diffusion = DiffusionConfig(**source.get("diffusion", {}))
     diffusion = dataclasses.replace(
         diffusion,

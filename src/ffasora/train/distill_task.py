@@ -17,6 +17,7 @@ engine (checkpoints, exact resume, EMA, DDP).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -130,6 +131,8 @@ def write_trajectories(
             "guidance": d.guidance,
             "negative_report": c.negative_report,
             "model_hashes": pipe.model_hashes,
+            "diffusion": dataclasses.asdict(d),  # the recipe the student keeps (objective, shift, ...)
+            "text_encoder": dataclasses.asdict(c.text_encoder),
         },
         "shape": {"num_frames": c.num_frames, "height": c.height, "width": c.width},
         "seed": seed,
@@ -231,8 +234,10 @@ class DistillTask(Task):
         if not isinstance(model, DiT):
             raise ValueError(f"expected a DiT to export, got {type(model).__name__}")
         path = Path(model.save_pretrained(out_dir, dtype=dtype))
-        info = TrajectoryDataset(cfg.data.trajectories).info if cfg.data.trajectories else {}
-        source = {
+        trajectories = TrajectoryDataset(cfg.data.trajectories) if cfg.data.trajectories else None
+        info = trajectories.info if trajectories is not None else {}
+        teacher = info.get("teacher", {})
+        source: dict[str, Any] = {
             "distilled": {
                 "student_steps": list(cfg.data.student_steps),
                 "guidance_folded": info.get("teacher", {}).get("guidance"),
@@ -240,5 +245,11 @@ class DistillTask(Task):
                 "sample_with": {"sampler": "euler", "guidance": 1.0},
             }
         }
+        if "diffusion" in teacher:  # what `pipeline assemble` needs to sample the student as it was trained
+            steps = max(cfg.data.student_steps)
+            source["diffusion"] = teacher["diffusion"] | {"steps": steps, "guidance": 1.0, "sampler": "euler"}
+            source["text_encoder"] = {"spec": teacher.get("text_encoder")}
+            if trajectories is not None and len(trajectories):
+                source["latent_shape"] = list(trajectories[0]["states"].shape[1:])
         (path / "training_source.json").write_text(json.dumps(source, indent=2, ensure_ascii=False) + "\n")
         return path
