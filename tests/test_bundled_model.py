@@ -74,3 +74,35 @@ def test_cli_generate_without_model_uses_the_bundle(tmp_path: Path, report: str)
     assert len(meta["model_hashes"]["dit"]) == 64
     assert (tmp_path / "v.mp4").stat().st_size > 0 and meta["report"] == report
     assert "unknown" not in result.output.lower()  # the Chinese report reached the encoder translated
+
+
+def test_the_bundled_fast_variant_samples_in_four_unguided_steps(tmp_path: Path) -> None:
+    """`generate --variant fast`: the shipped 4-step student (docs/sampling.md), one forward per step."""
+    from typer.testing import CliRunner
+
+    from ffasora.cli import app
+
+    index = json.loads((BUNDLED / "model_index.json").read_text())
+    assert index["variants"]["fast"]["diffusion"] == {"steps": 4, "guidance": 1.0, "sampler": "euler"}
+    args = ["generate", "Late leakage at the disc.", "--variant", "fast", "--frames", "5", "--height", "32"]
+    result = CliRunner().invoke(app, [*args, "--width", "32", "--out", str(tmp_path / "v.mp4")])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "v.json").read_text())
+    assert meta["variant"] == "fast" and meta["steps"] == 4 and meta["guidance"] == 1.0
+    assert meta["network_evaluations"] == 4
+    from safetensors.torch import load_file
+
+    student = load_file(BUNDLED / "dit_fast" / "model.safetensors")
+    assert {str(t.dtype) for t in student.values()} <= {"torch.float16", "torch.bfloat16"}
+    assert meta["model_hashes"]["dit"] != _standard_dit_hash(tmp_path)  # the provenance names the student
+
+
+def _standard_dit_hash(tmp_path: Path) -> str:
+    from typer.testing import CliRunner
+
+    from ffasora.cli import app
+
+    args = ["generate", "Late leakage at the disc.", "--steps", "1", "--frames", "5", "--height", "32"]
+    result = CliRunner().invoke(app, [*args, "--width", "32", "--out", str(tmp_path / "s.mp4")])
+    assert result.exit_code == 0, result.output
+    return str(json.loads((tmp_path / "s.json").read_text())["model_hashes"]["dit"])
