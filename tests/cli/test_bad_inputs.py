@@ -98,7 +98,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     shutil.copytree(BUNDLED, root / "model_truncated", ignore=shutil.ignore_patterns("*.md", "*.png"))
     weights = root / "model_truncated" / "dit" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
-    shutil.copytree(BUNDLED, root / "model_variant_gone", ignore=shutil.ignore_patterns("*.md", "*.png", "dit_fast"))
+    shutil.copytree(
+        BUNDLED, root / "model_variant_gone", ignore=shutil.ignore_patterns("*.md", "*.png", "dit_fast")
+    )
     index = json.loads((root / "model_variant_gone" / "model_index.json").read_text())
     index["variants"] = {"fast": {"dit": "dit_fast", "diffusion": {"steps": 4}}}  # dit_fast/ not copied
     (root / "model_variant_gone" / "model_index.json").write_text(json.dumps(index))
