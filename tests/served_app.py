@@ -7,12 +7,24 @@ import subprocess
 import sys
 import time
 import urllib.request
+from typing import Any
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_for_job(client: Any, job: str, timeout_s: float = 120) -> dict[str, Any]:
+    """Poll the demo's ``/api/jobs/<job>`` through ``client`` (a TestClient) until it is done or failed."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state: dict[str, Any] = client.get(f"/api/jobs/{job}").json()
+        if state["state"] in ("done", "error"):
+            return state
+        time.sleep(0.05)
+    raise AssertionError(f"job {job} did not finish in {timeout_s} s")
 
 
 def serve_code(factory: str, call: str = "create_app(sys.argv[1])") -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ from fastapi.testclient import TestClient
 import ffasora.findings
 from ffasora.demo.server import clock, create_app, frame_times
 from ffasora.pipeline import FFASoraPipeline
+from served_app import wait_for_job
 
 
 @pytest.fixture(scope="module")
@@ -19,16 +19,6 @@ def client(pipeline_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     app = create_app(pipeline_dir, steps=2, out_dir=tmp_path_factory.mktemp("demo-out"), keep_jobs=2)
     with TestClient(app) as c:
         yield c
-
-
-def _wait(client: TestClient, job: str) -> dict:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        state = client.get(f"/api/jobs/{job}").json()
-        if state["state"] in ("done", "error"):
-            return state
-        time.sleep(0.05)
-    raise AssertionError("job did not finish")
 
 
 def test_page_lists_the_examples(client: TestClient) -> None:
@@ -56,7 +46,7 @@ def test_generation_job_writes_video_frames_and_times(client: TestClient, pipeli
     report = "late leakage at the macula ."
     response = client.post("/api/generate", json={"report": report, "seed": 3})
     assert response.status_code == 202
-    state = _wait(client, response.json()["job"])
+    state = wait_for_job(client, response.json()["job"])
     assert state["state"] == "done", state["error"]
     assert state["fraction"] == 1.0 and state["phase"] == "decode"
     result = state["result"]
@@ -79,7 +69,7 @@ def test_generation_job_writes_video_frames_and_times(client: TestClient, pipeli
 def test_a_chinese_example_is_translated_for_the_english_encoder(client: TestClient) -> None:
     chinese = next(e for e in client.get("/api/examples").json() if e["lang"] == "zh")
     job = client.post("/api/generate", json={"report": chinese["report"], "seed": 1}).json()["job"]
-    state = _wait(client, job)
+    state = wait_for_job(client, job)
     assert state["state"] == "done", state["error"]
     codes = [f["code"] for f in state["result"]["findings"]["present"]]
     assert "CSC_LEAK" in codes and state["result"]["findings"]["arm_retina_s"] == 11.0
@@ -96,7 +86,7 @@ def test_bad_requests_and_unknown_media(client: TestClient) -> None:
 
 def test_a_failing_report_reaches_the_page_as_an_error(client: TestClient) -> None:
     job = client.post("/api/generate", json={"report": "qqq zzz www", "seed": 0}).json()["job"]
-    state = _wait(client, job)
+    state = wait_for_job(client, job)
     assert state["state"] == "error" and "unknown" in state["error"].lower()
 
 
@@ -106,7 +96,7 @@ def test_old_jobs_are_dropped(client: TestClient) -> None:
         for s in range(3)
     ]
     for job in jobs:
-        _wait(client, job)
+        wait_for_job(client, job)
     client.post("/api/generate", json={"report": "late leakage .", "seed": 9})
     assert client.get(f"/api/jobs/{jobs[0]}").status_code == 404
 
@@ -160,7 +150,7 @@ def test_the_queue_is_bounded_and_says_busy(tmp_path: Path) -> None:
         assert busy.headers["retry-after"] == "30" and len(app.state.demo.jobs) == 2  # nothing queued
         stub.release.set()
         for response in jobs:
-            _wait(client, response.json()["job"])
+            wait_for_job(client, response.json()["job"])
         assert client.post("/api/generate", json={"report": "late .", "seed": 4}).status_code == 202
 
 
@@ -173,7 +163,9 @@ def test_job_errors_show_no_server_paths(tmp_path: Path) -> None:
         stub = _Stub(error)
         stub.release.set()
         with TestClient(create_app(pipeline=stub, out_dir=tmp_path)) as client:  # type: ignore[arg-type]
-            state = _wait(client, client.post("/api/generate", json={"report": "late ."}).json()["job"])
+            state = wait_for_job(
+                client, client.post("/api/generate", json={"report": "late ."}).json()["job"]
+            )
         assert state["state"] == "error" and shown in state["error"]
         assert "/srv" not in state["error"] and "private" not in state["error"]
 

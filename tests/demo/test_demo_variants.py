@@ -7,7 +7,6 @@ import base64
 import hashlib
 import io
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from ffasora.demo.server import create_app
 from ffasora.models.dit import DiT
 from ffasora.models.pretrained import weights_sha256
 from ffasora.pipeline import FFASoraPipeline
+from served_app import wait_for_job
 
 REPORT = "late leakage at the macula ."
 
@@ -36,16 +36,6 @@ def photo_png() -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def _wait(client: TestClient, job: str) -> dict:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        state = client.get(f"/api/jobs/{job}").json()
-        if state["state"] in ("done", "error"):
-            return state
-        time.sleep(0.05)
-    raise AssertionError("job did not finish")
 
 
 def _frame(client: TestClient, url: str) -> np.ndarray:
@@ -74,7 +64,7 @@ def test_a_photograph_job_runs_the_variant_and_names_the_photo_by_hash(
     body = {"report": REPORT, "seed": 5, "variant": "photo", "image": base64.b64encode(photo_png).decode()}
     response = client.post("/api/generate", json=body)
     assert response.status_code == 202, response.json()
-    state = _wait(client, response.json()["job"])
+    state = wait_for_job(client, response.json()["job"])
     assert state["state"] == "done", state["error"]
     meta = state["result"]["metadata"]
     assert meta["variant"] == "photo" and meta["image_sha256"] == hashlib.sha256(photo_png).hexdigest()
@@ -94,7 +84,9 @@ def test_a_photograph_job_runs_the_variant_and_names_the_photo_by_hash(
 
 
 def test_the_standard_model_runs_by_default(client: TestClient) -> None:
-    state = _wait(client, client.post("/api/generate", json={"report": REPORT, "seed": 5}).json()["job"])
+    state = wait_for_job(
+        client, client.post("/api/generate", json={"report": REPORT, "seed": 5}).json()["job"]
+    )
     assert state["state"] == "done", state["error"]
     assert state["result"]["metadata"]["variant"] is None and state["result"]["metadata"]["steps"] == 2
 
