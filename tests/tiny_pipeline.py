@@ -31,19 +31,29 @@ WORDS = [
 ]
 
 
-def save_tiny_pipeline(root: Path, *, steps: int = 3, image: bool = False) -> Path:
-    """Write the pipeline folder to ``root``; ``image`` gives the DiT a colour-photograph condition."""
+def save_tiny_pipeline(
+    root: Path,
+    *,
+    steps: int = 3,
+    guidance: float = 4.0,
+    image: bool = False,
+    words: list[str] | None = None,
+    max_tokens: int = 64,
+) -> Path:
+    """Write the pipeline folder to ``root``; ``image`` gives the DiT a colour-photograph condition, ``words``
+    replaces the tiny encoder's vocabulary (default :data:`WORDS`) and ``max_tokens`` its report length."""
+    words = WORDS if words is None else words
     from transformers import BertConfig, BertModel, BertTokenizer
 
     torch.manual_seed(0)
     bert = BertModel(
         BertConfig(
-            vocab_size=len(WORDS), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-            intermediate_size=64, max_position_embeddings=64,
+            vocab_size=len(words), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+            intermediate_size=64, max_position_embeddings=max(64, max_tokens),
         )
     )  # fmt: skip
     bert.save_pretrained(root / "text_encoder")
-    BertTokenizer(vocab={w: i for i, w in enumerate(WORDS)}).save_pretrained(root / "text_encoder")
+    BertTokenizer(vocab={w: i for i, w in enumerate(words)}).save_pretrained(root / "text_encoder")
     vae = WFVAE(
         WFVAEConfig(
             latent_dim=4, base_channels=8, encoder_energy_flow_hidden_size=8, decoder_energy_flow_hidden_size=8,
@@ -58,12 +68,12 @@ def save_tiny_pipeline(root: Path, *, steps: int = 3, image: bool = False) -> Pa
         for p in dit.parameters():
             p.add_(0.05 * torch.randn_like(p))
     config = PipelineConfig(
-        diffusion=DiffusionConfig(steps=steps, guidance=4.0),
-        text_encoder=TextEncoderSpec(type="hf", path="text_encoder", max_tokens=64),
+        diffusion=DiffusionConfig(steps=steps, guidance=guidance),
+        text_encoder=TextEncoderSpec(type="hf", path="text_encoder", max_tokens=max_tokens),
         num_frames=5,
         height=32,
         width=32,
     )
-    encoder = HFTextEncoder(root / "text_encoder", max_tokens=64)
+    encoder = HFTextEncoder(root / "text_encoder", max_tokens=max_tokens)
     FFASoraPipeline(vae, dit, encoder, config).save_pretrained(root)
     return root

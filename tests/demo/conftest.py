@@ -1,4 +1,4 @@
-"""A tiny random pipeline folder for the demo tests (5x32x32 clips), and the demo served in its own process."""
+"""The tiny random pipeline of tests/tiny_pipeline.py for the demo tests, and the demo served in its own process."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import torch
 
 from ffasora.demo.examples import example_reports
 from served_app import ServedApp, serve_code
+from tiny_pipeline import save_tiny_pipeline
 
 EXTRA_WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "late", "leakage", "at", "the", "macula", "."]
 
@@ -31,46 +32,9 @@ def _vocabulary() -> list[str]:
 
 @pytest.fixture(scope="session")
 def pipeline_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Saved tiny pipeline: 2-layer BERT (width 32), WF-VAE (base 8, 4 latent channels), DiT (2 x 24)."""
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    from ffasora.diffusion import DiffusionConfig
-    from ffasora.models.dit import DiT, DiTConfig
-    from ffasora.models.text import HFTextEncoder
-    from ffasora.models.vae import WFVAE, WFVAEConfig
-    from ffasora.pipeline import FFASoraPipeline, PipelineConfig, TextEncoderSpec
-
+    """Saved tiny pipeline (tests/tiny_pipeline.py) whose encoder knows every word of the example reports."""
     root = tmp_path_factory.mktemp("demo-pipeline")
-    words = _vocabulary()
-    torch.manual_seed(0)
-    bert = BertModel(
-        BertConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                   intermediate_size=64, max_position_embeddings=256)
-    )  # fmt: skip
-    bert.save_pretrained(root / "text_encoder")
-    BertTokenizer(vocab={w: i for i, w in enumerate(words)}).save_pretrained(root / "text_encoder")
-    vae = WFVAE(
-        WFVAEConfig(latent_dim=4, base_channels=8, encoder_energy_flow_hidden_size=8,
-                    decoder_energy_flow_hidden_size=8, in_channels=1)
-    )  # fmt: skip
-    dit = DiT(
-        DiTConfig(
-            in_channels=4, out_channels=4, num_layers=2, num_heads=2, head_dim=12, text_dim=32, sparse_n=1
-        )
-    )
-    with torch.no_grad():  # a fresh DiT outputs 0; make the output depend on the weights
-        for p in dit.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    config = PipelineConfig(
-        diffusion=DiffusionConfig(steps=3, guidance=2.0),
-        text_encoder=TextEncoderSpec(type="hf", path="text_encoder", max_tokens=256),
-        num_frames=5,
-        height=32,
-        width=32,
-    )
-    encoder = HFTextEncoder(root / "text_encoder", max_tokens=256)
-    FFASoraPipeline(vae, dit, encoder, config).save_pretrained(root)
-    return root
+    return save_tiny_pipeline(root, steps=3, guidance=2.0, words=_vocabulary(), max_tokens=256)
 
 
 @pytest.fixture(scope="session")
