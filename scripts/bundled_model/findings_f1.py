@@ -4,6 +4,9 @@
         --out runs/check-g4 --split val --n 48 --guidance 4
     .venv/bin/python scripts/bundled_model/findings_f1.py runs/check-g4 runs/sim2400 --encoder runs/eval_encoder
 
+``--against BASE`` adds the paired difference to a second folder made from the same records; ``--also GEN BASE
+--also-dataset DATASET`` pools the videos of another dataset (a second cohort of the same mix) into both sides.
+
 Truth is the finding codes of each video's source record (``source_id``, written by ``generate_split.py``);
 predictions are the classifier's decisions. The same number ``ffasora evaluate`` reports, without the
 rest of the suite, so a mid-run checkpoint or a guidance scale can be compared in under a minute.
@@ -36,23 +39,48 @@ def main() -> None:
         "paired difference of micro-F1 (this folder minus that one) with a bootstrap 95 %% interval over records",
     )
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for --against")
+    parser.add_argument(
+        "--also",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("GENERATED", "AGAINST"),
+        help="pool another dataset's videos (give it with --also-dataset, in the same order): this model's folder "
+        "and the --against folder for it; repeatable",
+    )
+    parser.add_argument("--also-dataset", type=Path, action="append", default=[])
     args = parser.parse_args()
+    if len(args.also) != len(args.also_dataset):
+        raise SystemExit("give one --also-dataset per --also")
 
-    records = {r.id: r for r in read_manifest(args.dataset)}
     model, _ = load_encoder(args.encoder)
     config = model.config
 
-    def decisions(folder: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """Source ids, truth and the classifier's decisions for one folder of generated videos."""
+    def decisions(folder: Path, dataset: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Source ids (as DATASET/ID), truth and the classifier's decisions for one folder of generated videos."""
+        records = {r.id: r for r in read_manifest(dataset)}
         items = load_generated(folder)
         missing = [i.name for i in items if i.source_id not in records]
         if missing:
-            raise SystemExit(f"{folder}: no source record in {args.dataset} for {missing[:3]}")
+            raise SystemExit(f"{folder}: no source record in {dataset} for {missing[:3]}")
         truth = multi_hot([records[str(i.source_id)].codes for i in items], config.codes)
         probs = run_encoder(model, stack_clips(items, config.frames, config.size))["findings"]
-        return [str(i.source_id) for i in items], truth, probs >= 0.5
+        return [f"{dataset.resolve()}/{i.source_id}" for i in items], truth, probs >= 0.5
 
-    ids, truth, predicted = decisions(args.generated)
+    def pooled(folders: list[tuple[Path, Path]]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """:func:`decisions` of several (folder, dataset) pairs, one after the other."""
+        parts = [decisions(folder, dataset) for folder, dataset in folders]
+        return (
+            [i for p in parts for i in p[0]],
+            np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]),
+        )
+
+    if args.also and args.against is None:
+        raise SystemExit("--also needs --against")
+    datasets = [args.dataset, *args.also_dataset]
+    mine = [args.generated, *(Path(g) for g, _ in args.also)]
+    ids, truth, predicted = pooled(list(zip(mine, datasets, strict=True)))
     scores = finding_scores(predicted, truth, config.codes)
     if args.per_code:
         by_support = sorted(scores["per_code"].items(), key=lambda kv: -kv[1]["support"])
@@ -63,7 +91,9 @@ def main() -> None:
                 )
     print(json.dumps({"videos": len(ids), **{k: round(v, 4) for k, v in scores["micro"].items()}}))
     if args.against is not None:
-        print(json.dumps(paired_difference(ids, truth, predicted, decisions(args.against), args.bootstrap)))
+        theirs = [args.against, *(Path(a) for _, a in args.also)]
+        other = pooled(list(zip(theirs, datasets, strict=True)))
+        print(json.dumps(paired_difference(ids, truth, predicted, other, args.bootstrap)))
 
 
 def micro_f1(predicted: np.ndarray, truth: np.ndarray) -> float:

@@ -51,7 +51,8 @@ def main() -> None:
         seconds.append(time.perf_counter() - started)
         print(f"{i + 1}/{len(records)} {path.name} {seconds[-1]:.1f} s", flush=True)
     if seconds:
-        forwards = [json.loads(p.read_text())["network_evaluations"] for p in args.out.glob("*.json")]
+        videos = [p for p in args.out.glob("*.json") if p.with_suffix(".mp4").is_file()]  # not timing.json
+        forwards = [json.loads(p.read_text())["network_evaluations"] for p in videos]
         summary = {
             "videos": len(seconds),
             "mean_seconds": sum(seconds) / len(seconds),
