@@ -56,6 +56,7 @@ LABELS = {
     "reference": "reference: the true video (control)",
     "time_reversed": "true video time-reversed (control)",
     "other_anatomy": "another eye's true video (control)",
+    "reference_vae": "the true video through the VAE (control)",
     "cfp_grey": "copy the CFP grey into every frame",
     "cfp_green_inverted": "CFP inverted green channel",
     "report+image": "image model, photograph + report",
@@ -203,6 +204,9 @@ def main() -> None:
     )
     parser.add_argument("--encoder", type=Path, default=None, help="video encoder folder for findings F1")
     parser.add_argument(
+        "--vae", type=Path, default=None, help="WF-VAE folder: add the true videos' round trip through it"
+    )
+    parser.add_argument(
         "--generated-dir", type=Path, default=None, help="store / reuse generated videos here"
     )
     parser.add_argument("--split", default="test")
@@ -229,7 +233,12 @@ def main() -> None:
     def progress(done: int, total: int) -> None:
         print(f"{done}/{total} eyes", flush=True)
 
-    videos = condition_videos(eyes, generators, progress=progress)
+    vae = None
+    if args.vae is not None:
+        from ffasora.models.vae import WFVAE
+
+        vae = WFVAE.from_pretrained(args.vae).eval()
+    videos = condition_videos(eyes, generators, vae=vae, progress=progress)
     rows = score_conditions(eyes, videos)
     summary = summarise(rows, rounds=args.rounds)
     f1 = encoder_scores(args.encoder, eyes, videos, args.rounds) if args.encoder is not None else {}

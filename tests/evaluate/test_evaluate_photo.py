@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from ffasora.data.build import SimulateConfig, simulate_dataset
-from ffasora.data.format import VideoRecord, load_video
+from ffasora.data.format import VideoRecord, load_video, read_manifest
 from ffasora.evaluate.photo import (
     bootstrap_interval,
     evaluate_photo_generation,
     findings_f1,
     photo_baselines,
     summarise,
+    vae_round_trip,
 )
 
 
@@ -73,6 +74,22 @@ def test_paired_scores_rank_truth_over_baselines(paired: Path) -> None:
     assert table["time_reversed"]["ssim"][0] < 1.0
     with pytest.raises(ValueError, match="no 'train' videos"):
         evaluate_photo_generation(paired, {}, split="train")
+
+
+def test_vae_round_trip_control_sits_between_the_copy_baseline_and_the_truth(paired: Path) -> None:
+    from ffasora.cli.generate_commands import bundled_model
+    from ffasora.models.vae import WFVAE
+
+    vae = WFVAE.from_pretrained(bundled_model() / "vae").eval()
+    frames = load_video(paired, read_manifest(paired)[0].id)
+    once = vae_round_trip(vae, frames)
+    assert once.shape == frames.shape and once.dtype == np.uint8 and not np.array_equal(once, frames)
+    table = summarise(evaluate_photo_generation(paired, {}, vae=vae))
+    assert table["reference_vae"]["n"] == 4
+    # a trained VAE keeps the picture (far above the copy baseline) but not all of it
+    assert table["cfp_grey"]["ssim"][0] < table["reference_vae"]["ssim"][0] < 1.0
+    assert table["reference_vae"]["vessel_retention"][0] > 0.0  # vessels keep their sign
+    assert "reference_vae" not in summarise(evaluate_photo_generation(paired, {}))
 
 
 def test_findings_f1_pools_codes_with_an_interval_over_eyes() -> None:

@@ -10,7 +10,9 @@ generator sit videos that need no model:
 * ``cfp_green_inverted``: its inverted green channel, where vessels and haemorrhages (dark in colour, bright
   or dark in fluorescein) already take FFA-like contrast. A learned model should beat both;
 * the physiology controls ``reference`` (the true video), ``time_reversed`` and ``other_anatomy`` (another
-  eye's true video), scored like every other condition.
+  eye's true video), scored like every other condition;
+* with a VAE, ``reference_vae``: the true video encoded and decoded by it. Every generator that decodes with
+  that VAE is bounded by what survives this round trip, so this is the ceiling a generator can reach.
 
 ``generators`` map a condition name to ``fn(record, photo) -> (T, H, W) uint8``; names are free, e.g.
 ``report+image``, ``image``, ``report``.
@@ -86,10 +88,12 @@ def condition_videos(
     *,
     baselines: bool = True,
     controls: bool = True,
+    vae: Any = None,
     progress: Progress | None = None,
 ) -> dict[str, list[np.ndarray | None]]:
     """Condition name -> one video per eye (aligned with ``eyes``; ``None`` where a control has no donor):
-    the physiology controls, the photograph baselines, then each generator, in that order."""
+    the physiology controls (with ``reference_vae`` when a ``vae`` is given), the photograph baselines, then
+    each generator, in that order."""
     videos: dict[str, list[np.ndarray | None]] = {}
     if controls:
         checks = paired_physiology.check_videos(
@@ -99,6 +103,8 @@ def condition_videos(
             [paired_physiology.applicable(c) for c in checks], [e.frames.shape for e in eyes]
         )
         videos |= paired_physiology.control_videos([e.frames for e in eyes], donors)
+    if vae is not None:
+        videos["reference_vae"] = [vae_round_trip(vae, e.frames) for e in eyes]
     if baselines:
         for eye in eyes:
             for name, video in photo_baselines(eye.photo, len(eye.frames)).items():
@@ -109,6 +115,16 @@ def condition_videos(
         if progress is not None:
             progress(k + 1, len(eyes))
     return videos
+
+
+def vae_round_trip(vae: Any, frames: np.ndarray) -> np.ndarray:
+    """(T, H, W) uint8 frames through a grey WF-VAE and back (posterior mean), as uint8."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float().div(127.5).sub(1.0)[None, None]
+    with torch.inference_mode():
+        recon = vae.decode(vae.encode(x).mean, channels=1)[0, 0]
+    return ((recon.clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8).numpy()
 
 
 def score_video(video: np.ndarray, eye: PairedEye) -> dict[str, Any]:
@@ -150,11 +166,14 @@ def evaluate_photo_generation(
     limit: int | None = None,
     baselines: bool = True,
     controls: bool = True,
+    vae: Any = None,
     progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`score_conditions` of the controls, baselines and ``generators`` on the eyes of ``split``."""
     eyes = paired_eyes(dataset, split, limit)
-    videos = condition_videos(eyes, generators, baselines=baselines, controls=controls, progress=progress)
+    videos = condition_videos(
+        eyes, generators, baselines=baselines, controls=controls, vae=vae, progress=progress
+    )
     return score_conditions(eyes, videos)
 
 
