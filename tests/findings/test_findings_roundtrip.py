@@ -50,9 +50,9 @@ def _check(n: int, seed: int) -> None:
     assert not failures, f"{len(failures)} of {2 * n} reports differ; first:\n" + "\n\n".join(failures[:3])
 
 
-def test_round_trip_10000_cases_both_languages() -> None:
-    """About 10 s of CPU on one core (20,000 reports written and parsed)."""
-    _check(10_000, seed=2024)
+def test_round_trip_4000_cases_both_languages() -> None:
+    """8,000 reports written and parsed; the 30,000-case run below is marked slow."""
+    _check(4_000, seed=2024)
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ import torch
 from tiny_train_task import TinyDataConfig, TinyGANTask, TinyTask, tiny_config
 
 from ffasora.train import checkpoint as ckpt
+from ffasora.train import engine
 from ffasora.train.config import CheckpointConfig, GuardConfig, ScheduleConfig
 from ffasora.train.engine import Trainer, build_optimizer, lr_factor
 from ffasora.train.metrics import read_metrics
@@ -150,6 +151,19 @@ def test_fsdp_refuses_several_optimizer_groups(tmp_path):
     cfg = tiny_config(parallel="fsdp")
     with pytest.raises(ValueError, match="one optimizer group"):
         Trainer(TinyGANTask(), cfg, tmp_path, task_name="tiny_gan").setup()
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_on_a_cpu_without_bf16_instructions_warns(tmp_path, caplog, monkeypatch, native):
+    monkeypatch.setattr(engine, "cpu_has_native_bf16", lambda: native)
+    with caplog.at_level("WARNING", logger="ffasora.train.engine"):
+        Trainer(TinyTask(), tiny_config(precision="bf16"), tmp_path / "bf16", task_name="tiny").setup()
+        Trainer(TinyTask(), tiny_config(precision="fp32"), tmp_path / "fp32", task_name="tiny").setup()
+    warnings = [r.getMessage() for r in caplog.records if "bf16" in r.getMessage()]
+    if native:
+        assert warnings == []
+    else:  # one warning, for the bf16 run only, naming the fix
+        assert len(warnings) == 1 and "--set train.precision=fp32" in warnings[0]
 
 
 def test_unknown_task_lists_the_known_ones():

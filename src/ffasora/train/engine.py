@@ -99,6 +99,13 @@ def to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware. Without AVX512-BF16 or AMX, torch converts every bf16
+    operand to fp32 and back: a bf16 step of the bundled DiT took 28 s against 2.7 s in fp32 on an AVX2-only
+    AMD EPYC."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
 class Trainer:
     """Train ``task`` with config ``cfg`` (a task config with a ``train`` section) into ``run_dir``.
 
@@ -127,6 +134,16 @@ class Trainer:
     # ----- setup -----------------------------------------------------------------------------------------
     def setup(self) -> None:
         tc, device = self.tc, self.dist.device
+        if (
+            tc.precision == "bf16"
+            and device.type == "cpu"
+            and not cpu_has_native_bf16()
+            and self.dist.is_main
+        ):
+            log.warning(
+                "train.precision = 'bf16' on a CPU without bf16 instructions (AVX512-BF16 or AMX): torch emulates "
+                "bf16 here, about 10x slower than fp32; --set train.precision=fp32 trains faster"
+            )
         torch.manual_seed(tc.seed)  # identical initialisation on every rank
         self.models = self.task.build_models(self.cfg)
         self.groups: dict[str, GroupSpec] = self.task.optimizer_groups(self.cfg)
