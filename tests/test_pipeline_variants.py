@@ -207,7 +207,9 @@ def test_the_step_cache_carries_the_image_condition(plain: Path, tmp_path: Path)
     meta = json.loads((tmp_path / "cached.json").read_text())
     assert meta["cache_threshold"] == 0.5 and meta["variant"] == "photo" and "image_sha256" in meta
     refused = runner.invoke(app, [*args[:4], "--image", str(photo_file), "--out", str(tmp_path / "no.gif")])
-    assert refused.exit_code != 0 and "this model takes no image condition" in refused.output
+    said = " ".join(refused.output.split())
+    assert refused.exit_code != 0 and "this model takes no image condition" in said
+    assert "this folder's --variant photo takes one" in said  # the folder's own image variant is named
 
     x = torch.randn(2, 4, 2, 4, 4, generator=torch.Generator().manual_seed(0))
     text, mask = torch.randn(2, 3, 32), torch.ones(2, 3, dtype=torch.bool)

@@ -163,9 +163,15 @@ def generate(
         raise UserError(_option_names(str(err))) from None
     if photos and not folder.image_channels:
         model_name = "this model" if folder.variant is None else f"the variant {folder.variant!r}"
+        takers = [n for n in folder.variants if PipelineFolder.read(folder.root, n).image_channels]
+        hint = (
+            f"this folder's {', '.join(f'--variant {n}' for n in takers)} takes one"
+            if takers
+            else "use an image-conditioned model or variant"
+        )
         raise UserError(
             f"{folder.root}: {model_name} takes no image condition (its DiT has no image channels); "
-            "leave out --image, or use an image-conditioned model or variant"
+            f"leave out --image, or {hint}"
         )
     torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
     pipe = FFASoraPipeline.from_pretrained(folder.root, device=device, dtype=torch_dtype, variant=variant)
