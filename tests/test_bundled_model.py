@@ -106,3 +106,34 @@ def _standard_dit_hash(tmp_path: Path) -> str:
     result = CliRunner().invoke(app, [*args, "--width", "32", "--out", str(tmp_path / "s.mp4")])
     assert result.exit_code == 0, result.output
     return str(json.loads((tmp_path / "s.json").read_text())["model_hashes"]["dit"])
+
+
+def test_the_bundled_photo_variant_puts_the_disc_where_the_photograph_has_it(tmp_path: Path) -> None:
+    """`generate --variant photo --image CFP`: the shipped image-conditioned DiT (docs/image-conditioning.md).
+    From the photograph alone (no report) the video's optic disc, its brightest spot, follows the photograph's
+    disc, and moves to the other side when the photograph is mirrored."""
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from ffasora.cli import app
+    from ffasora.data.build import SimulateConfig, simulate_dataset
+    from ffasora.data.format import load_image, read_manifest
+    from ffasora.io.video import read_video
+
+    simulate_dataset(tmp_path / "ds", SimulateConfig(n=1, size=128, frames=21, seed=3))
+    photo = load_image(tmp_path / "ds", read_manifest(tmp_path / "ds")[0].id)
+    columns = []
+    for name, picture in (("as_is", photo), ("mirrored", photo[:, ::-1])):
+        Image.fromarray(picture).save(tmp_path / f"{name}.png")
+        args = ["generate", "--variant", "photo", "--image", str(tmp_path / f"{name}.png"), "--steps", "8"]
+        result = CliRunner().invoke(app, [*args, "--seed", "0", "--out", str(tmp_path / f"{name}.mp4")])
+        assert result.exit_code == 0, result.output
+        frames, _ = read_video(tmp_path / f"{name}.mp4")
+        late = frames[len(frames) // 2 :].astype(np.float64).mean(axis=0)
+        disc = np.unravel_index(np.argmax(picture.astype(np.float64).sum(-1)), picture.shape[:2])[1]
+        columns.append((int(disc), int(np.unravel_index(np.argmax(late), late.shape)[1])))
+        meta = json.loads((tmp_path / f"{name}.json").read_text())
+        assert meta["variant"] == "photo" and len(meta["image_sha256"]) == 64
+    (disc_a, video_a), (disc_b, video_b) = columns
+    assert abs(disc_a - disc_b) > 32  # the mirrored photograph has its disc on the other side
+    assert abs(video_a - disc_a) < 16 and abs(video_b - disc_b) < 16, columns
