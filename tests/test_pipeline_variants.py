@@ -17,6 +17,7 @@ from ffasora.cli import app
 from ffasora.models.dit import DiT, DiTConfig
 from ffasora.models.image_condition import image_condition_channels
 from ffasora.models.pretrained import weights_sha256
+from ffasora.models.refiner import PhotoRefiner, RefinerConfig
 from ffasora.models.step_cache import StepCache
 from ffasora.pipeline import INDEX_NAME, FFASoraPipeline, PipelineConfig, PipelineFolder
 from ffasora.train.assemble import add_variant
@@ -100,6 +101,10 @@ BAD_ENTRIES = [
     ({"fast": {"dit": "../dit"}}, r"variant 'fast': 'dit' must name a sub-folder"),
     ({"fast": {"dit": "dit_fast", "diffusion": {"stepz": 4}}}, r"unknown diffusion setting\(s\) \['stepz'\]"),
     ({"fast": {"dit": "dit_fast", "diffusion": {"sampler": "bogus"}}}, r"variant 'fast': diffusion .*bogus"),
+    (
+        {"fast": {"dit": "dit_fast", "refiner": "gone"}},
+        r"variant 'fast': its refiner folder gone/ is missing",
+    ),
     ([1, 2], r"'variants' must be an object"),
 ]
 
@@ -219,3 +224,52 @@ def test_the_step_cache_carries_the_image_condition(plain: Path, tmp_path: Path)
         expected = pipe.dit(x, torch.tensor([500, 500]), text, mask, image=image, image_given=given)
     got = StepCache(pipe.dit, 0.0)(x, torch.tensor([500, 500]), text, mask, image=image, image_given=given)
     torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+def save_refiner(out: Path, seed: int = 0) -> Path:
+    """A tiny photograph-guided refiner whose every weight matters (a fresh one returns its input)."""
+    torch.manual_seed(seed)
+    refiner = PhotoRefiner(RefinerConfig(base_channels=8, channel_mult=(1, 2), groups=4))
+    with torch.no_grad():
+        for p in refiner.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    refiner.save_pretrained(out)
+    return out
+
+
+def test_a_photo_variant_runs_its_refiner_on_the_decoded_video(plain: Path, tmp_path: Path) -> None:
+    root = tmp_path / "pipe"
+    shutil.copytree(plain, root)
+    refiner = save_refiner(tmp_path / "refiner")
+    with pytest.raises(ValueError, match="takes no photograph, so nothing would run it"):
+        add_variant(root, "fast", save_student(plain, tmp_path / "text_dit"), refiner=refiner)
+    add_variant(root, "photo", save_student(plain, tmp_path / "photo_dit", image=True), refiner=refiner)
+    assert json.loads((root / INDEX_NAME).read_text())["variants"]["photo"]["refiner"] == "refiner_photo"
+    pipe = FFASoraPipeline.from_pretrained(root, variant="photo")
+    assert pipe.refiner is not None
+    photo = np.random.default_rng(1).integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    report = "leakage at the macula ."
+    refined = pipe(report, seed=3, image=photo)
+    raw = pipe(report, seed=3, image=photo, refine=False)
+    np.testing.assert_array_equal(refined.frames, pipe.refine(raw.frames, photo))
+    assert not np.array_equal(refined.frames, raw.frames)
+    assert refined.metadata["refined"] is True and raw.metadata["refined"] is False
+    assert refined.metadata["model_hashes"]["refiner"] == weights_sha256(
+        PhotoRefiner.from_pretrained(refiner)
+    )
+    assert pipe(report, seed=3).metadata["refined"] is False  # no photograph: nothing to refine with
+    index = json.loads((root / INDEX_NAME).read_text())
+    shutil.copytree(plain / "dit", root / "dit_text")
+    index["variants"]["text"] = {"dit": "dit_text", "refiner": "refiner_photo"}  # a text-only DiT
+    (root / INDEX_NAME).write_text(json.dumps(index))
+    with pytest.raises(ValueError, match="variant 'text' names a refiner, but its DiT takes no photograph"):
+        PipelineFolder.read(root, "text")
+
+    photo_file = tmp_path / "cfp.png"
+    Image.fromarray(photo).save(photo_file)
+    args = ["generate", report, "--model", str(root), "--variant", "photo", "--image", str(photo_file)]
+    for flag, name in (("--refiner", "on"), ("--no-refiner", "off")):
+        result = runner.invoke(app, [*args, flag, "--seed", "3", "--out", str(tmp_path / f"{name}.gif")])
+        assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "on.json").read_text())["refined"] is True
+    assert json.loads((tmp_path / "off.json").read_text())["refined"] is False

@@ -18,6 +18,10 @@ micro-F1 from ``--encoder`` (bootstrap interval over eyes), the four physiology 
 "all": the share of videos passing every check that applies to them (exact binomial 95 % interval; a check
 that does not apply to an eye is not counted).
 
+``--refiner`` adds, for the photograph conditions and the VAE control, the same videos passed through a
+photograph-guided refiner (:mod:`ffasora.models.refiner`) with the eye's photograph: exactly what a pipeline
+variant with that refiner returns (its decoder's video, refined). Generated videos are stored unrefined.
+
 ``--generated-dir`` keeps each generated video as ``<dir>/<condition>/<id>.npz`` (frames and generation
 seconds) beside a ``condition.json`` naming the model and settings; a rerun reuses what is there and loads a
 model only for videos still missing, so a rerun without ``--image-model`` / ``--report-model`` rescores the
@@ -63,8 +67,12 @@ LABELS = {
     "image": "image model, photograph only",
     "report (image model)": "image model, report only",
     "report (report-only model)": "report-only model, report",
+    "reference_vae + refiner": "the true video through the VAE, then the refiner (control)",
+    "report+image + refiner": "image model + refiner, photograph + report",
+    "image + refiner": "image model + refiner, photograph only",
 }
 CHECK_HEADERS = ("A before V", "leakage grows", "WD fades", "NPA dark")
+REFINED = ("reference_vae", "report+image", "image")  # the conditions --refiner adds refined
 
 
 class StoredGenerator:
@@ -119,11 +127,31 @@ class StoredGenerator:
             steps=self.settings["steps"],
             seed=self.seeds[record.id],
             image=photo if self.settings["image"] else None,
+            refine=False,  # stored videos are the decoder's; --refiner scores the refined ones beside them
         ).frames
         self.seconds.append(time.perf_counter() - started)
         if path is not None:
             np.savez_compressed(path, frames=video, seconds=self.seconds[-1])
         return video
+
+
+def refined_conditions(
+    refiner_folder: Path, eyes: list[PairedEye], videos: dict[str, list[np.ndarray | None]]
+) -> dict[str, list[np.ndarray | None]]:
+    """``"<condition> + refiner"``: each photograph condition's videos (and the VAE control) through the refiner
+    with the eye's photograph, as a pipeline with that refiner generates them."""
+    from ffasora.models.refiner import PhotoRefiner
+    from ffasora.pipeline import refine_video
+
+    refiner = PhotoRefiner.from_pretrained(refiner_folder).eval()
+    out: dict[str, list[np.ndarray | None]] = {}
+    for name in REFINED:
+        if name in videos:
+            out[f"{name} + refiner"] = [
+                None if v is None else refine_video(refiner, v, e.photo)
+                for e, v in zip(eyes, videos[name], strict=True)
+            ]
+    return out
 
 
 def encoder_scores(
@@ -209,6 +237,12 @@ def main() -> None:
     parser.add_argument(
         "--generated-dir", type=Path, default=None, help="store / reuse generated videos here"
     )
+    parser.add_argument(
+        "--refiner",
+        type=Path,
+        default=None,
+        help="photograph-guided refiner folder: add every photograph condition (and the VAE control) refined",
+    )
     parser.add_argument("--split", default="test")
     parser.add_argument("--n", type=int, default=24)
     parser.add_argument("--steps", type=int, default=None)
@@ -239,6 +273,8 @@ def main() -> None:
 
         vae = WFVAE.from_pretrained(args.vae).eval()
     videos = condition_videos(eyes, generators, vae=vae, progress=progress)
+    if args.refiner is not None:
+        videos |= refined_conditions(args.refiner, eyes, videos)
     rows = score_conditions(eyes, videos)
     summary = summarise(rows, rounds=args.rounds)
     f1 = encoder_scores(args.encoder, eyes, videos, args.rounds) if args.encoder is not None else {}

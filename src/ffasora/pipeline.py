@@ -43,10 +43,12 @@ from torch import nn
 from ffasora import __version__
 from ffasora.diffusion import DiffusionConfig, classifier_free_guidance, get_sampler, sample
 from ffasora.findings import parse_report, to_canonical_english
+from ffasora.io.pixels import to_uint8, to_unit
 from ffasora.io.video import write_gif, write_mp4
 from ffasora.models.dit import DiT, read_dit_config
-from ffasora.models.image_condition import encode_photo
+from ffasora.models.image_condition import encode_photo, photo_pixels
 from ffasora.models.pretrained import weights_sha256
+from ffasora.models.refiner import PhotoRefiner
 from ffasora.models.step_cache import StepCache
 from ffasora.models.text import HFTextEncoder, TextEncoder, default_text_encoder
 from ffasora.models.vae import WFVAE
@@ -148,6 +150,7 @@ class PipelineFolder:
     variant: str | None = None
     variants: dict[str, Variant] = field(default_factory=dict)
     image_channels: int = 0  # > 0: the DiT read takes a colour photograph (an image-conditioned model)
+    refiner: Path | None = None  # the variant's photograph-guided refiner folder, if it has one
 
     @classmethod
     def read(cls, path: str | Path, variant: str | None = None) -> PipelineFolder:
@@ -180,6 +183,12 @@ class PipelineFolder:
             folders["dit"] = root / chosen.dit
             config = dataclasses.replace(config, diffusion=chosen.apply(config.diffusion, str(index_file)))
         dit = read_dit_config(folders["dit"])
+        refiner = root / chosen.refiner if chosen is not None and chosen.refiner else None
+        if chosen is not None and refiner is not None and not dit.image_channels:
+            raise ValueError(
+                f"{index_file}: variant {chosen.name!r} names a refiner, but its DiT takes no photograph "
+                "(image_channels = 0); a refiner needs one"
+            )
         chosen_name = None if chosen is None else chosen.name
         return cls(
             root,
@@ -190,6 +199,7 @@ class PipelineFolder:
             chosen_name,
             variants,
             dit.image_channels,
+            refiner,
         )
 
 
@@ -253,6 +263,16 @@ def resolve_settings(
     if not isinstance(negative_report, str):
         raise ValueError(f"negative_report must be a string, got {negative_report!r}")
     return GenerationSettings(num_frames, height, width, steps, float(guidance), negative_report, sampler)
+
+
+@torch.no_grad()
+def refine_video(refiner: PhotoRefiner, frames: np.ndarray, photo: np.ndarray) -> np.ndarray:
+    """Decoded frames (T, H, W) uint8 through a photograph-guided refiner with the (H0, W0, 3) uint8
+    photograph, which is resized to the frames' size as the DiT's image condition is."""
+    height, width = frames.shape[-2:]
+    pixels = photo_pixels(photo, height, width)[:, 0, 0]  # (3, H, W) in [-1, 1]
+    device = next(refiner.parameters()).device
+    return to_uint8(refiner(to_unit(frames)[None].to(device), pixels[None].to(device))[0])
 
 
 def check_seed(seed: int) -> None:
@@ -391,6 +411,8 @@ class FFASoraPipeline:
             canonical English for an English-only encoder).
         folder: the pipeline folder the models came from (:meth:`from_pretrained` sets it): names the variant
             in provenance and lets :meth:`load_variant` find the folder's other DiTs.
+        refiner: an optional photograph-guided refiner (:mod:`ffasora.models.refiner`) for a DiT that takes a
+            photograph; it runs on the decoded video whenever a photograph is given.
     """
 
     def __init__(
@@ -401,6 +423,7 @@ class FFASoraPipeline:
         config: PipelineConfig | None = None,
         translate: Callable[[str], str] | None = None,
         folder: PipelineFolder | None = None,
+        refiner: PhotoRefiner | None = None,
     ):
         if (
             dit.config.in_channels != vae.config.latent_dim
@@ -412,7 +435,12 @@ class FFASoraPipeline:
             )
         if dit.config.text_dim != text_encoder.dim:
             raise ValueError(f"DiT text_dim {dit.config.text_dim} != text encoder width {text_encoder.dim}")
+        if refiner is not None and not dit.config.image_channels:
+            raise ValueError(
+                "a refiner needs a DiT that takes a photograph (this one has image_channels = 0)"
+            )
         self.vae, self.dit, self.text_encoder = vae.eval(), dit.eval(), text_encoder
+        self.refiner = refiner.eval() if refiner is not None else None
         self.text_path = TextPath(text_encoder, translate)
         self.config = c = config or PipelineConfig()
         self.folder = folder
@@ -446,7 +474,8 @@ class FFASoraPipeline:
         vae = WFVAE.from_pretrained(folder.vae).to(device)
         dit = DiT.from_pretrained(folder.dit, dtype=dtype).to(device)
         encoder = text_encoder or folder.config.text_encoder.build(folder.root, None, device)
-        return cls(vae, dit, encoder, folder.config, translate=preprocess, folder=folder)
+        refiner = PhotoRefiner.from_pretrained(folder.refiner).to(device) if folder.refiner else None
+        return cls(vae, dit, encoder, folder.config, translate=preprocess, folder=folder, refiner=refiner)
 
     def load_variant(self, variant: str | None) -> FFASoraPipeline:
         """The variant ``variant`` of this pipeline's folder, sharing this pipeline's VAE, text encoder and
@@ -458,8 +487,9 @@ class FFASoraPipeline:
             return self
         dtype = next(self.dit.parameters()).dtype
         dit = DiT.from_pretrained(folder.dit, dtype=dtype).to(self.device)
+        refiner = PhotoRefiner.from_pretrained(folder.refiner).to(self.device) if folder.refiner else None
         translate = self.text_path.translate
-        return type(self)(self.vae, dit, self.text_encoder, folder.config, translate, folder)
+        return type(self)(self.vae, dit, self.text_encoder, folder.config, translate, folder, refiner)
 
     @property
     def variant(self) -> str | None:
@@ -489,8 +519,10 @@ class FFASoraPipeline:
         return root
 
     def to(self, device: str | torch.device, dtype: torch.dtype | None = None) -> FFASoraPipeline:
-        """Move the VAE and DiT to ``device``; ``dtype`` casts the DiT only."""
+        """Move the VAE, DiT and refiner to ``device``; ``dtype`` casts the DiT only."""
         self.vae.to(device)
+        if self.refiner is not None:
+            self.refiner.to(device)
         self.dit.to(device=device, dtype=dtype)
         self._set_vae_runtime()
         return self
@@ -507,6 +539,8 @@ class FFASoraPipeline:
             model = getattr(self.text_encoder, "model", None)
             if isinstance(model, nn.Module):
                 self._hashes["text_encoder"] = weights_sha256(model)
+            if self.refiner is not None:
+                self._hashes["refiner"] = weights_sha256(self.refiner)
         return self._hashes
 
     @property
@@ -593,8 +627,11 @@ class FFASoraPipeline:
             channels=1,
             progress=None if progress is None else (lambda done, total: progress("decode", done, total)),
         )  # (1, 1, T, H, W) in [-1, 1]
-        grey = ((video[0, 0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        return grey.cpu().numpy()
+        return to_uint8(video[0, 0])
+
+    def refine(self, frames: np.ndarray, photo: np.ndarray) -> np.ndarray:
+        """:func:`refine_video` with this pipeline's refiner; the frames unchanged when it has none."""
+        return frames if self.refiner is None else refine_video(self.refiner, frames, photo)
 
     def check_image(self, image: Any) -> np.ndarray | None:
         """The photograph as a contiguous (H, W, 3) uint8 array, or None; ``ValueError`` when it is not one or
@@ -625,13 +662,15 @@ class FFASoraPipeline:
         progress: PipelineProgress | None = None,
         cache_threshold: float = 0.0,
         image: Any = None,
+        refine: bool = True,
     ) -> GeneratedVideo:
         """Generate one FFA video for ``report``. Unset arguments take the pipeline's defaults (config).
 
         ``image``: a colour fundus photograph of the eye, (H, W, 3) uint8 RGB, for a DiT with an image
         condition (``dit.config.image_channels``); it is resized to the video's size. With an image the report
         may be empty (image-only generation). Guidance then contrasts (report, image) with (negative report,
-        no image). The provenance names the photograph by its SHA-256, never by a path.
+        no image). The provenance names the photograph by its SHA-256, never by a path. When the pipeline has
+        a refiner, the decoded video goes through it with the photograph (``refine=False`` skips it).
 
         The same seed, arguments, models and device give the same video: all randomness (initial noise and
         the ancestral noise of stochastic samplers) comes from one generator seeded with ``seed``.
@@ -683,6 +722,9 @@ class FFASoraPipeline:
             cache=cache,
         )
         frames = self.decode(latents, progress)
+        refined = refine and photo is not None and self.refiner is not None
+        if refined and photo is not None:
+            frames = self.refine(frames, photo)
 
         encoded = self.text_path.text(report)
         metadata = {
@@ -706,6 +748,7 @@ class FFASoraPipeline:
             "objective": d.objective,
             "network_evaluations": spec.evaluations(steps) if cache is None else cache.computed,
             **({"cache_threshold": cache_threshold} if cache is not None else {}),
+            **({"refined": refined} if self.refiner is not None else {}),
             "num_frames": num_frames,
             "height": height,
             "width": width,

@@ -9,7 +9,8 @@ A pipeline folder's ``model_index.json`` may list them::
 
 ``dit`` is a sub-folder of the pipeline folder; ``diffusion`` holds settings merged over the folder's own
 diffusion settings (any field of :class:`~ffasora.diffusion.DiffusionConfig`); ``description`` is one line for
-people. "standard" names the folder's own ``dit/`` and its own settings; it is not listed. This module owns
+people; ``refiner`` (optional, for a DiT that takes a photograph) names a sub-folder holding a photograph-guided
+refiner (:mod:`ffasora.models.refiner`) that the pipeline runs on the decoded video when a photograph is given. "standard" names the folder's own ``dit/`` and its own settings; it is not listed. This module owns
 these rules (names, keys, folders, the merge); the pipeline and the commands ask it.
 """
 
@@ -25,7 +26,7 @@ from typing import Any
 from ffasora.diffusion import DiffusionConfig
 
 STANDARD = "standard"  # the folder's own dit/ and diffusion settings
-VARIANT_KEYS = ("dit", "diffusion", "description")
+VARIANT_KEYS = ("dit", "diffusion", "description", "refiner")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _DIFFUSION_FIELDS = tuple(f.name for f in dataclasses.fields(DiffusionConfig))
 
@@ -38,6 +39,7 @@ class Variant:
     dit: str
     diffusion: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    refiner: str = ""  # sub-folder of a photograph-guided refiner; "" = none
 
     def apply(self, base: DiffusionConfig, source: str = "") -> DiffusionConfig:
         """``base`` with this variant's overrides; ``ValueError`` naming ``source`` and the variant when the
@@ -50,6 +52,7 @@ class Variant:
     def to_dict(self) -> dict[str, Any]:
         """The entry as ``model_index.json`` holds it (without the name, which is its key)."""
         entry: dict[str, Any] = {"dit": self.dit, "diffusion": dict(self.diffusion)}
+        entry |= {"refiner": self.refiner} if self.refiner else {}
         return entry | ({"description": self.description} if self.description else {})
 
 
@@ -83,11 +86,11 @@ def read_variants(
         unknown = sorted(set(entry) - set(VARIANT_KEYS))
         if unknown:
             raise ValueError(f"{where}: unknown key(s) {unknown}; expected {', '.join(VARIANT_KEYS)}")
-        dit = entry.get("dit")
-        if not isinstance(dit, str) or not dit or Path(dit).name != dit or dit in (".", ".."):
-            raise ValueError(f"{where}: 'dit' must name a sub-folder of the pipeline folder, got {dit!r}")
-        if not (root / dit).is_dir():
-            raise ValueError(f"{where}: its dit folder {dit}/ is missing from {root}")
+        dit = entry.get("dit", "")
+        _check_subfolder(root, where, "dit", dit)
+        refiner = entry.get("refiner", "")
+        if refiner != "":
+            _check_subfolder(root, where, "refiner", refiner)
         diffusion = entry.get("diffusion", {})
         if not isinstance(diffusion, dict):
             raise ValueError(f"{where}: 'diffusion' must be an object of settings, got {diffusion!r}")
@@ -97,10 +100,17 @@ def read_variants(
         description = entry.get("description", "")
         if not isinstance(description, str):
             raise ValueError(f"{where}: 'description' must be a string, got {description!r}")
-        variant = Variant(name, dit, dict(diffusion), description)
+        variant = Variant(name, dit, dict(diffusion), description, refiner)
         variant.apply(base, source)
         variants[name] = variant
     return variants
+
+
+def _check_subfolder(root: Path, where: str, key: str, name: Any) -> None:
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise ValueError(f"{where}: {key!r} must name a sub-folder of the pipeline folder, got {name!r}")
+    if not (root / name).is_dir():
+        raise ValueError(f"{where}: its {key} folder {name}/ is missing from {root}")
 
 
 def choose(variants: Mapping[str, Variant], name: str | None, source: str) -> Variant | None:

@@ -105,6 +105,12 @@ def generate(
         help="Step-cache threshold: skip the DiT's blocks on steps whose input changed less than this "
         "(summed relative L1; 0 = off, 0.1 about halves the forwards; docs/sampling.md).",
     ),
+    refiner: bool = typer.Option(
+        True,
+        "--refiner/--no-refiner",
+        help="With --image on a variant that has a photograph-guided refiner: run it on the decoded video "
+        "(default), or leave the decoder's video as it is (docs/image-conditioning.md).",
+    ),
 ) -> None:
     """Generate synthetic FFA videos from reports; each video gets a provenance JSON beside it."""
     import torch
@@ -199,7 +205,7 @@ def generate(
             options = {**settings, "cache_threshold": cache}
             if job.image is not None:
                 photo, digest = photos[job.image]
-                options["image"] = photo
+                options |= {"image": photo, "refine": refiner}
             video = _run(pipe, job.report, job.seed, options, show=rank == 0, label=job.path.name)
             if job.image is not None:
                 video.metadata["image_sha256"] = digest  # the file's hash: `sha256sum` finds it again

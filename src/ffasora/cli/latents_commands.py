@@ -217,6 +217,12 @@ def add_variant(
     sampler: str | None = typer.Option(None, "--sampler", help="The variant's default sampler."),
     description: str = typer.Option("", "--description", help="One line saying what the variant is."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a variant of that name."),
+    refiner: Path | None = typer.Option(
+        None,
+        "--refiner",
+        help="Photograph-guided refiner folder (`ffasora export` of a `train refiner` run) for a DiT that "
+        "takes a photograph; copied in as refiner_<name>/.",
+    ),
 ) -> None:
     """Add a DiT to a pipeline folder as a variant (`generate --variant NAME`, the demo's selector): it shares
     the folder's VAE and text encoder; unset settings are the folder's."""
@@ -226,6 +232,8 @@ def add_variant(
         raise UserError(f"{pipeline}: not a pipeline folder (no model_index.json)")
     if not dit.is_dir():
         raise UserError(f"--dit {dit}: no such folder")
+    if refiner is not None and not refiner.is_dir():
+        raise UserError(f"--refiner {refiner}: no such folder")
     variant = add(
         pipeline,
         name,
@@ -235,6 +243,7 @@ def add_variant(
         sampler=sampler,
         description=description,
         overwrite=overwrite,
+        refiner=refiner,
     )
     typer.echo(f"{pipeline}: added variant {name!r} ({variant.dit}/)")
 

@@ -161,7 +161,8 @@ def load_image(root: str | Path, video_id: str) -> np.ndarray:
     return load_image_file(path)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file: a reader sees the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
@@ -257,14 +258,14 @@ def write_video_files(
     check_frames(frames, f"video {video_id!r}")
     if image is not None:
         check_image(image, frames.shape[1:], f"paired image of video {video_id!r}")
-        _atomic_write_bytes(image_path(root, video_id), png_bytes(image))
+        atomic_write_bytes(image_path(root, video_id), png_bytes(image))
     masks_path, truth_json = truth_paths(root, video_id)
     if masks is not None:
-        _atomic_write_bytes(masks_path, npz_bytes(masks))
+        atomic_write_bytes(masks_path, npz_bytes(masks))
     if truth is not None:
         text = json.dumps(_jsonable(truth), ensure_ascii=False, indent=1, sort_keys=True)
-        _atomic_write_bytes(truth_json, text.encode())
-    _atomic_write_bytes(video_path(root, video_id), npz_bytes({"frames": frames}))
+        atomic_write_bytes(truth_json, text.encode())
+    atomic_write_bytes(video_path(root, video_id), npz_bytes({"frames": frames}))
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -400,7 +401,7 @@ class DatasetWriter:
 
     def _rewrite_manifest(self, records: Iterable[VideoRecord]) -> None:
         text = "".join(r.to_json() + "\n" for r in records)
-        _atomic_write_bytes(self.root / MANIFEST, text.encode("utf-8"))
+        atomic_write_bytes(self.root / MANIFEST, text.encode("utf-8"))
 
     @property
     def records(self) -> list[VideoRecord]:
@@ -495,4 +496,4 @@ def _common(values: Iterable[int]) -> int | None:
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    _atomic_write_bytes(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    atomic_write_bytes(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))

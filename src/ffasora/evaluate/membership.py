@@ -30,6 +30,7 @@ import torch
 from ffasora.evaluate.inputs import VideoItem
 from ffasora.evaluate.privacy import lightly_altered, most_alike
 from ffasora.evaluate.retrieval import cosine_similarity
+from ffasora.io.pixels import to_uint8, to_unit
 
 
 def roc_auc(members: np.ndarray, nonmembers: np.ndarray) -> float:
@@ -142,9 +143,8 @@ class Memoriser:
     def __call__(self, report: str, codes: Sequence[str], seed: int = 0) -> np.ndarray:
         """(T, H, W) uint8 frames for a report."""
         frames = self.training[self.source(report, codes)].frames
-        clip = torch.from_numpy(frames.astype(np.float32) / 127.5 - 1.0)[None, None]
-        altered = lightly_altered(clip, self.seed * 100_003 + seed)[0, 0]
-        return ((altered.numpy() + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
+        altered = lightly_altered(to_unit(frames)[None, None], self.seed * 100_003 + seed)
+        return to_uint8(altered[0, 0])
 
 
 class FreshEyes:

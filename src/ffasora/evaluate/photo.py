@@ -121,10 +121,10 @@ def vae_round_trip(vae: Any, frames: np.ndarray) -> np.ndarray:
     """(T, H, W) uint8 frames through a grey WF-VAE and back (posterior mean), as uint8."""
     import torch
 
-    x = torch.from_numpy(np.ascontiguousarray(frames)).float().div(127.5).sub(1.0)[None, None]
+    from ffasora.io.pixels import to_uint8, to_unit
+
     with torch.inference_mode():
-        recon = vae.decode(vae.encode(x).mean, channels=1)[0, 0]
-    return ((recon.clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8).numpy()
+        return to_uint8(vae.decode(vae.encode(to_unit(frames)[None, None]).mean, channels=1)[0, 0])
 
 
 def score_video(video: np.ndarray, eye: PairedEye) -> dict[str, Any]:

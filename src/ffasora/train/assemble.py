@@ -15,6 +15,7 @@ from ffasora.models.dit import DiT, read_dit_config
 from ffasora.models.image_condition import image_condition_channels
 from ffasora.models.lora import merge_adapter
 from ffasora.models.pretrained import read_config
+from ffasora.models.refiner import RefinerConfig
 from ffasora.models.vae import WFVAE, WFVAEConfig
 from ffasora.models.vae_shapes import SPATIAL_COMPRESSION
 from ffasora.pipeline import (
@@ -97,13 +98,15 @@ def add_variant(
     sampler: str | None = None,
     description: str = "",
     overwrite: bool = False,
+    refiner: Path | None = None,
 ) -> Variant:
     """Add the DiT folder ``dit`` to the pipeline folder ``pipeline`` as the variant ``name``
     (:mod:`ffasora.pipeline_variants`): copied in as ``dit_<name>/``, listed in ``model_index.json`` with the
     given diffusion overrides. Everything is checked before anything is written: the name, the DiT against the
     folder's VAE (latent channels, image channels) and text encoder, the merged settings against the DiT's
-    patch; an existing variant of that name is replaced only with ``overwrite``. ``model_index.json`` is
-    replaced atomically, after the DiT folder is in place."""
+    patch; an existing variant of that name is replaced only with ``overwrite``. ``refiner``: a photograph-guided
+    refiner folder for a DiT that takes a photograph, copied in as ``refiner_<name>/``. ``model_index.json`` is
+    replaced atomically, after the model folders are in place."""
     index_file = pipeline / INDEX_NAME
     check_name(name, str(index_file))
     folder = PipelineFolder.read(pipeline)
@@ -126,23 +129,39 @@ def add_variant(
         raise ValueError(
             f"{dit}: DiT text_dim {config.text_dim} != the pipeline's text encoder width {text_dim}"
         )
+    if refiner is not None:
+        if not config.image_channels:
+            raise ValueError(
+                f"--refiner {refiner}: the DiT {dit} takes no photograph, so nothing would run it"
+            )
+        RefinerConfig.from_dict(read_config(refiner), f"{refiner}/config.json")
     overrides = {"steps": steps, "guidance": guidance, "sampler": sampler}
-    variant = Variant(name, f"dit_{name}", {k: v for k, v in overrides.items() if v is not None}, description)
+    settings = {k: v for k, v in overrides.items() if v is not None}
+    variant = Variant(
+        name, f"dit_{name}", settings, description, f"refiner_{name}" if refiner is not None else ""
+    )
     diffusion = variant.apply(folder.config.diffusion, str(index_file))
     resolve_settings(dataclasses.replace(folder.config, diffusion=diffusion), config.patch_size)
     target = pipeline / variant.dit
     if dit.resolve() == target.resolve():
         raise ValueError(f"{dit} is the variant's own folder in {pipeline}; give the DiT from elsewhere")
 
-    staging = pipeline / f".{variant.dit}.{os.getpid()}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(dit, staging)
-    if target.exists():
-        shutil.rmtree(target)
-    staging.rename(target)
+    _copy_folder(dit, target)
+    if refiner is not None:
+        _copy_folder(refiner, pipeline / variant.refiner)
     index = json.loads(index_file.read_text(encoding="utf-8"))
     index["variants"] = {**index.get("variants", {}), name: variant.to_dict()}
     written = index_file.with_name(f".{INDEX_NAME}.{os.getpid()}.tmp")
     written.write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
     os.replace(written, index_file)
     return variant
+
+
+def _copy_folder(source: Path, target: Path) -> None:
+    """``source`` copied to ``target`` through a staging folder, replacing what was there."""
+    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging)
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)

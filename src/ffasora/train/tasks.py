@@ -25,6 +25,7 @@ TASKS: dict[str, str] = {
     "vae": "ffasora.train.vae_task:VAETask",
     "dit": "ffasora.train.dit_task:DiTTask",
     "distill": "ffasora.train.distill_task:DistillTask",
+    "refiner": "ffasora.train.refiner_task:RefinerTask",
 }
 
 StepLosses = Mapping[str, "torch.Tensor"] | Iterable[tuple[str, "torch.Tensor"]]

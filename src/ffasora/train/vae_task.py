@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ffasora.data.dataset import FFADataset
+from ffasora.io import pixels
 from ffasora.models.discriminator import PatchDiscriminator3D
 from ffasora.models.vae import WFVAE, WFVAEConfig
 from ffasora.models.vae_shapes import SPATIAL_COMPRESSION, frame_count_problem
@@ -231,8 +232,7 @@ def _inner(module: nn.Module) -> WFVAE:
 
 def to_uint8(video: torch.Tensor) -> np.ndarray:
     """(C, T, H, W) in [-1, 1] -> (T, H, W) uint8 grey (channels averaged)."""
-    grey = video.float().mean(dim=0).clamp(-1, 1)
-    return ((grey + 1.0) * 127.5).round().to(torch.uint8).cpu().numpy()
+    return pixels.to_uint8(video.float().mean(dim=0))
 
 
 def write_sheet(x: torch.Tensor, recon: torch.Tensor, path: Path) -> Path:
