@@ -119,12 +119,10 @@ def condition_videos(
 
 def vae_round_trip(vae: Any, frames: np.ndarray) -> np.ndarray:
     """(T, H, W) uint8 frames through a grey WF-VAE and back (posterior mean), as uint8."""
-    import torch
 
     from ffasora.io.pixels import to_uint8, to_unit
 
-    with torch.inference_mode():
-        return to_uint8(vae.decode(vae.encode(to_unit(frames)[None, None]).mean, channels=1)[0, 0])
+    return to_uint8(vae.reconstruct(to_unit(frames)[None, None])[0, 0])
 
 
 def score_video(video: np.ndarray, eye: PairedEye) -> dict[str, Any]:

@@ -324,6 +324,12 @@ class WFVAE(nn.Module):
             video = video.mean(dim=1, keepdim=True)
         return video
 
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Pixels (B, C, T, H, W) -> the decoded posterior mean, C channels, not clamped: the closest a
+        generator decoding with this VAE can come to ``x``."""
+        return self.decode(self.encode(x).mean, channels=x.shape[1])
+
     def forward(
         self, x: torch.Tensor, generator: torch.Generator | None = None, sample_posterior: bool = True
     ) -> tuple[torch.Tensor, DiagonalGaussian, tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from ffasora.io.pixels import to_unit
+from ffasora.io.pixels import to_uint8, to_unit
 from ffasora.models.refiner import PhotoRefiner, RefinerConfig
 from ffasora.train.config import TrainConfig
 from ffasora.train.tasks import StepLosses, Task
@@ -90,7 +90,6 @@ def write_round_trips(
     without ``generated`` gains it), so an interrupted run resumes; ``round_trips.json`` (ids, splits, the
     VAE's weights hash, the generator's) is written last."""
     from ffasora.data.format import atomic_write_bytes, load_image, load_video, npz_bytes, read_manifest
-    from ffasora.evaluate.photo import vae_round_trip
     from ffasora.models.pretrained import weights_sha256
 
     if generator is not None and weights_sha256(generator.vae) != weights_sha256(vae):
@@ -122,7 +121,7 @@ def write_round_trips(
         else:
             frames = load_video(dataset, record.id)
             arrays = {
-                "decoded": vae_round_trip(vae, frames),
+                "decoded": to_uint8(vae.reconstruct(to_unit(frames)[None, None])[0, 0]),
                 "frames": frames,
                 "photo": load_image(dataset, record.id),
             }
