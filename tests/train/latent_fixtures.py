@@ -10,6 +10,7 @@ import torch
 from ffasora.data.format import DatasetWriter, VideoRecord
 from ffasora.models.dit import DiT, DiTConfig
 from ffasora.models.vae import WFVAE, WFVAEConfig
+from ffasora.train.config import CheckpointConfig, EMAConfig, LoaderConfig, OptimConfig, TrainConfig
 
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "leakage", "at", "the", "macula", "normal",
          "disc", "late", "staining", "early", "hyperfluorescence", "no"]  # fmt: skip
@@ -91,3 +92,17 @@ def fitted_vae(data: Path, seed: int = 0, latent_dim: int = 4) -> WFVAE:
     fitted = WFVAE(config)
     fitted.load_state_dict(vae.state_dict())
     return fitted.eval()
+
+
+def quick_train_config(max_steps: int, batch_size: int, lr: float) -> TrainConfig:
+    """A short fp32 run in this process: no EMA, no loader workers, one checkpoint at the end."""
+    return TrainConfig(
+        max_steps=max_steps,
+        batch_size=batch_size,
+        seed=0,
+        precision="fp32",
+        optim=OptimConfig(lr=lr),
+        ema=EMAConfig(enabled=False),
+        checkpoint=CheckpointConfig(every=max_steps, keep_last=1),
+        loader=LoaderConfig(num_workers=0, pin_memory=False),
+    )

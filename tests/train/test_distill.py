@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from latent_fixtures import quick_train_config
 from typer.testing import CliRunner
 
 from ffasora.cli import app
 from ffasora.models.dit import DiT
 from ffasora.pipeline import FFASoraPipeline
-from ffasora.train.config import CheckpointConfig, EMAConfig, LoaderConfig, OptimConfig, TrainConfig
 from ffasora.train.distill_task import (
     DistillDataConfig,
     DistillTask,
@@ -73,16 +73,7 @@ def test_the_students_one_step_sample_lands_on_the_teachers(trajectories: Path, 
     from ffasora.train.engine import Trainer
     from ffasora.train.export import export_run
 
-    train = TrainConfig(
-        max_steps=300,
-        batch_size=2,
-        seed=0,
-        precision="fp32",
-        optim=OptimConfig(lr=1e-3),
-        ema=EMAConfig(enabled=False),
-        checkpoint=CheckpointConfig(every=300, keep_last=1),
-        loader=LoaderConfig(num_workers=0, pin_memory=False),
-    )
+    train = quick_train_config(300, 2, 1e-3)
     data = DistillDataConfig(trajectories=str(trajectories), student_steps=(1,))
     cfg = DistillTaskConfig(data=data, train=train, init=str(BUNDLED / "dit"))
     item = TrajectoryDataset(trajectories)[0]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from latent_fixtures import tiny_vae
+from latent_fixtures import quick_train_config, tiny_vae
 from typer.testing import CliRunner
 
 from ffasora.cli import app
@@ -17,7 +17,6 @@ from ffasora.data.format import load_video
 from ffasora.evaluate.photo import vae_round_trip
 from ffasora.models.pretrained import weights_sha256
 from ffasora.models.refiner import PhotoRefiner, RefinerConfig
-from ffasora.train.config import CheckpointConfig, EMAConfig, LoaderConfig, OptimConfig, TrainConfig
 from ffasora.train.refiner_task import (
     RefinerDataConfig,
     RefinerTask,
@@ -67,16 +66,7 @@ def test_the_refiner_learns_to_undo_the_round_trip(round_trips: Path, tmp_path: 
     from ffasora.train.engine import Trainer
     from ffasora.train.export import export_run
 
-    train = TrainConfig(
-        max_steps=120,
-        batch_size=3,
-        seed=0,
-        precision="fp32",
-        optim=OptimConfig(lr=3e-3),
-        ema=EMAConfig(enabled=False),
-        checkpoint=CheckpointConfig(every=120, keep_last=1),
-        loader=LoaderConfig(num_workers=0, pin_memory=False),
-    )
+    train = quick_train_config(120, 3, 3e-3)
     data = RefinerDataConfig(round_trips=str(round_trips), crop=16, frames_per_clip=2, input_noise=0.0)
     cfg = RefinerTaskConfig(model=TINY, data=data, train=train)
     Trainer(RefinerTask(), cfg, tmp_path / "run", task_name="refiner").fit()
