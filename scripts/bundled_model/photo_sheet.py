@@ -1,9 +1,12 @@
 """Contact sheet: test eyes' photographs, their true angiograms and the videos generated from the photograph.
 
-    .venv/bin/python scripts/bundled_model/photo_sheet.py DATASET --model runs/pipe_image --n 4 --out sheet.png
+    .venv/bin/python scripts/bundled_model/photo_sheet.py DATASET --model pretrained --variant photo --n 3 \
+        --out sheet.png
 
 Rows per eye: the true video, the video from photograph + report, the video from the photograph alone; the
-photograph heads each row. Frames 3, 6, 12 and 20 of 21 (arterial to late).
+photograph heads each row. When the model has a photograph-guided refiner, the photograph + report video
+appears twice: as the decoder returns it and refined (the refined one is what ``generate`` gives). Frames 3,
+6, 12 and 20 of 21 (arterial to late).
 """
 
 from __future__ import annotations
@@ -24,20 +27,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--variant", default=None, help="a variant of the model folder, e.g. photo")
     parser.add_argument("--split", default="test")
     parser.add_argument("--n", type=int, default=4)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    pipe = FFASoraPipeline.from_pretrained(args.model)
+    pipe = FFASoraPipeline.from_pretrained(args.model, variant=args.variant)
     records = [r for r in read_manifest(args.dataset) if r.split == args.split and r.image][: args.n]
     rows = []
     for seed, record in enumerate(records):
         photo = load_image(args.dataset, record.id)
-        videos = {
-            "true FFA": load_video(args.dataset, record.id),
-            "photo + report": pipe(record.report, seed=seed, image=photo).frames,
-            "photo only": pipe("", seed=seed, image=photo).frames,
-        }
+        decoded = pipe(record.report, seed=seed, image=photo, refine=False).frames
+        videos = {"true FFA": load_video(args.dataset, record.id)}
+        if pipe.refiner is not None:
+            videos["photo + report, decoder only"] = decoded
+            videos["photo + report, refined"] = pipe.refine(decoded, photo)
+        else:
+            videos["photo + report"] = decoded
+        videos["photo only"] = pipe("", seed=seed, image=photo).frames
         for name, video in videos.items():
             tiles = [photo if name == "true FFA" else np.full_like(photo, 255)]
             tiles += [np.repeat(video[i][..., None], 3, -1) for i in FRAMES]
