@@ -19,7 +19,6 @@ global generator, which the engine seeds and restores.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -239,17 +238,19 @@ class RefinerTask(Task):
         return cfg.data.frames_per_clip * cfg.data.crop * cfg.data.crop  # refined pixels
 
     def export(self, model: nn.Module, cfg: RefinerTaskConfig, out_dir: Path, dtype: torch.dtype) -> Path:
-        """The refiner folder with ``training_source.json``: the round trips' dataset and VAE hash."""
+        """The refiner folder with ``training_source.json``: the round trips' dataset, the hash of the VAE they
+        went through and, when generated inputs were used, the generator's hashes and their share."""
         if not isinstance(model, PhotoRefiner):
             raise ValueError(f"expected a PhotoRefiner to export, got {type(model).__name__}")
         path = Path(model.save_pretrained(out_dir, dtype=dtype))
         meta = Path(cfg.data.round_trips) / ROUND_TRIPS_JSON
         info = json.loads(meta.read_text()) if meta.is_file() else {}
-        source = {
+        source: dict[str, Any] = {
             "dataset": info.get("dataset"),
             "train_videos": sum(1 for s in info.get("splits", {}).values() if s == "train"),
             "vae_sha256": info.get("vae_sha256"),
-            "config_sha256": hashlib.sha256(json.dumps(cfg.model.to_dict()).encode()).hexdigest(),
         }
+        if cfg.data.generated_share > 0:
+            source |= {"generated_share": cfg.data.generated_share, "generator": info.get("generator")}
         (path / "training_source.json").write_text(json.dumps(source, indent=2) + "\n")
         return path
