@@ -106,31 +106,22 @@ def write_round_trips(
     root.mkdir(parents=True, exist_ok=True)
     for k, record in enumerate(records):
         path = root / f"{record.id}.npz"
-        arrays: dict[str, np.ndarray] = {}
-        if path.is_file():
-            with np.load(path) as stored:
-                if generator is None or "generated" in stored:
-                    arrays = {}
-                else:
-                    arrays = {name: stored[name] for name in stored.files}
+        arrays = _stored_arrays(path)
+        if not arrays or (generator is not None and "generated" not in arrays):
             if not arrays:
-                if progress is not None:
-                    progress(k + 1, len(records))
-                continue
-        else:
-            frames = load_video(dataset, record.id)
-            arrays = {
-                "decoded": to_uint8(vae.reconstruct(to_unit(frames)[None, None])[0, 0]),
-                "frames": frames,
-                "photo": load_image(dataset, record.id),
-            }
-        if generator is not None:
-            t, h, w = arrays["frames"].shape
-            video = generator(
-                record.report, t, h, w, seed=rows[record.id], image=arrays["photo"], refine=False
-            )
-            arrays["generated"] = video.frames
-        atomic_write_bytes(path, npz_bytes(arrays))
+                frames = load_video(dataset, record.id)
+                arrays = {
+                    "decoded": to_uint8(vae.reconstruct(to_unit(frames)[None, None])[0, 0]),
+                    "frames": frames,
+                    "photo": load_image(dataset, record.id),
+                }
+            if generator is not None:
+                t, h, w = arrays["frames"].shape
+                video = generator(
+                    record.report, t, h, w, seed=rows[record.id], image=arrays["photo"], refine=False
+                )
+                arrays["generated"] = video.frames
+            atomic_write_bytes(path, npz_bytes(arrays))
         if progress is not None:
             progress(k + 1, len(records))
     info = {
@@ -142,6 +133,14 @@ def write_round_trips(
     }
     (root / ROUND_TRIPS_JSON).write_text(json.dumps(info, indent=2) + "\n")
     return root
+
+
+def _stored_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an existing round-trip file; ``{}`` when there is none yet."""
+    if not path.is_file():
+        return {}
+    with np.load(path) as stored:
+        return {name: stored[name] for name in stored.files}
 
 
 class RoundTripDataset(Dataset[dict[str, torch.Tensor]]):
