@@ -10,7 +10,8 @@ Conditions per eye, each scored against the eye's own true video and masks (:mod
   (another eye's true video with the same physiology checks applicable, in this eye's masks);
 * model-free baselines: ``cfp_grey`` and ``cfp_green_inverted``;
 * ``report+image``, ``image`` and ``report (image model)`` from ``--image-model``, and
-  ``report (report-only model)`` from ``--report-model``.
+  ``report (report-only model)`` from ``--report-model``; ``--condition NAME`` (repeatable) generates and scores
+  only those model conditions.
 
 Seeds are the eye's row number in the manifest, the same for every condition. Columns: PSNR / SSIM in the
 field of view, vessel retention and visibility (mean with a bootstrap 95 % interval over eyes), findings
@@ -243,6 +244,14 @@ def main() -> None:
         default=None,
         help="photograph-guided refiner folder: add every photograph condition (and the VAE control) refined",
     )
+    parser.add_argument(
+        "--condition",
+        dest="conditions",
+        action="append",
+        choices=list(GENERATED),
+        default=None,
+        help="generate only this condition (repeatable; default: every one a model is given for)",
+    )
     parser.add_argument("--split", default="test")
     parser.add_argument("--n", type=int, default=24)
     parser.add_argument("--steps", type=int, default=None)
@@ -256,6 +265,8 @@ def main() -> None:
     models = {"image": args.image_model, "report": args.report_model}
     generators: dict[str, StoredGenerator] = {}
     for name, (slug, which, report, image) in GENERATED.items():
+        if args.conditions is not None and name not in args.conditions:
+            continue
         folder = args.generated_dir / slug if args.generated_dir is not None else None
         if models[which] is None and (folder is None or not folder.is_dir()):
             continue

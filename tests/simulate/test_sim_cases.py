@@ -146,3 +146,27 @@ def test_normal_case_reports_normal_with_negatives() -> None:
     assert [d.code for d in case.findings.diagnoses] == ["normal"]
     assert case.report and case.report_zh
     assert not [k for k in case.masks if k.startswith("lesion_")]
+
+
+@pytest.mark.parametrize(
+    ("sectors", "named"),
+    [
+        (("inferotemporal",), ("inferotemporal",)),
+        (("superotemporal", "inferotemporal"), ("temporal",)),
+        (("superotemporal", "inferonasal"), ("superotemporal", "inferonasal")),
+        (("superotemporal", "inferotemporal", "superonasal", "inferonasal"), ()),
+    ],
+)
+def test_a_report_names_the_quadrants_that_hold_a_non_perfused_area(
+    sectors: tuple[str, ...], named: tuple[str, ...]
+) -> None:
+    """Readers localise non-perfusion ("in the temporal mid-periphery"); a region over two quadrants is not
+    reported by its zone alone, or a photograph-guided model could not know where to draw it."""
+    rng = np.random.default_rng(4)
+    an = build_anatomy(rng, 128)
+    timing = sample_timing(rng)
+    npa = build_lesion(Ctx(an, rng, timing), "NPA", {"area_da": 12.0, "sectors": sectors})
+    findings, _ = measure_findings(an, timing, [npa], [], "OD", rng)
+    (finding,) = [f for f in findings.present if f.code == "NPA"]
+    assert finding.location[1:] == named
+    assert finding.location[0] in ("posterior_pole", "mid_periphery")

@@ -25,7 +25,7 @@ from ffasora.simulate.measure import lesion_meta, measure_findings
 from ffasora.simulate.render import build_scene, render
 from ffasora.simulate.sampling import SAMPLERS, Schedule, apply_blend, make_schedule, nearest_source
 
-SIMULATOR_VERSION = "0.1.0"
+SIMULATOR_VERSION = "0.1.1"  # 0.1.1: reports name the quadrants of a lesion over two
 EYES = ("OD", "OS")
 
 

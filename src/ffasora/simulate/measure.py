@@ -43,12 +43,13 @@ def visible(an: Anatomy, les: Lesion) -> np.ndarray:
 
 
 def locate(an: Anatomy, mask: np.ndarray) -> tuple[str, ...]:
-    """Zone and, where one quadrant holds most of the lesion, its sector (§4.3 terms, canonical OD frame)."""
+    """Zone and the sector or sectors that hold the lesion (§4.3 terms, canonical OD frame)."""
     x, y = an.x_mm[mask], an.y_mm[mask]
     cx, cy = float(x.mean()), float(y.mean())
     d_fov = float(np.hypot(cx, cy))
-    if float(np.hypot(x.std(), y.std())) > 1.5:  # scattered over the fundus: zone only
-        return ("posterior_pole",) if float(np.hypot(x, y).mean()) < 4.2 else ("mid_periphery",)
+    if float(np.hypot(x.std(), y.std())) > 1.5:  # scattered: the zone of its mean eccentricity
+        zone = "posterior_pole" if float(np.hypot(x, y).mean()) < 4.2 else "mid_periphery"
+        return (zone, *_sectors(an, x, y))
     d_disc = float(np.hypot(cx - an.disc_mm[0], cy - an.disc_mm[1]))
     if d_disc < an.disc_radius_mm:
         return ("disc",)
@@ -64,13 +65,26 @@ def locate(an: Anatomy, mask: np.ndarray) -> tuple[str, ...]:
         zone = "posterior_pole"
     else:
         zone = "mid_periphery"
+    return (zone, *_sectors(an, x, y))
+
+
+# two neighbouring quadrants read as one half of the fundus; two opposite ones are named both
+HALVES = {(0, 1): "temporal", (2, 3): "nasal", (0, 2): "superior", (1, 3): "inferior"}
+
+
+def _sectors(an: Anatomy, x: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
+    """The quadrant holding 70 % of the lesion, or the two holding 80 % (each at least 20 %), as a reader
+    would localise it ("in the temporal mid-periphery"); nothing for a lesion spread over three or four."""
     nasal = x > an.disc_mm[0]
     superior = np.where(nasal, y < an.disc_mm[1], y < 0.0)
-    names = np.array(SECTOR_NAMES)
-    counts = np.bincount(np.where(nasal, 2, 0) + np.where(superior, 0, 1), minlength=4)
-    if counts.max() >= 0.7 * counts.sum():
-        return (zone, str(names[int(counts.argmax())]))
-    return (zone,)
+    share = np.bincount(np.where(nasal, 2, 0) + np.where(superior, 0, 1), minlength=4) / len(x)
+    first, second = (int(q) for q in np.argsort(share)[::-1][:2])
+    if share[first] >= 0.7:
+        return (SECTOR_NAMES[first],)
+    if share[first] + share[second] >= 0.8 and share[second] >= 0.2:
+        pair = (min(first, second), max(first, second))
+        return (HALVES[pair],) if pair in HALVES else (SECTOR_NAMES[pair[0]], SECTOR_NAMES[pair[1]])
+    return ()
 
 
 def _bucket(n: int) -> str:
