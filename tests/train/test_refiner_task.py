@@ -102,6 +102,11 @@ def test_round_trips_can_keep_the_generators_own_video_of_each_eye(paired: Path,
         expected = pipe(record.report, 5, 32, 32, seed=row, image=z["photo"], refine=False).frames
         np.testing.assert_array_equal(z["generated"], expected)
     assert json.loads((out / "round_trips.json").read_text())["generator"] == pipe.model_hashes
+    item = RoundTripDataset(out)[0]
+    assert bool(item["has_generated"]) and not torch.equal(item["generated"], item["decoded"])
+    # a run with generated_share = 0 does not read the stored video
+    unread = RoundTripDataset(out, with_generated=False)[0]
+    assert not bool(unread["has_generated"]) and torch.equal(unread["generated"], unread["decoded"])
 
 
 def test_a_crop_the_refiner_cannot_take_is_refused(round_trips: Path) -> None:

@@ -145,10 +145,11 @@ def _stored_arrays(path: Path) -> dict[str, np.ndarray]:
 
 class RoundTripDataset(Dataset[dict[str, torch.Tensor]]):
     """A round-trip folder. Items: ``decoded``/``frames``/``generated`` (T, H, W) and ``photo`` (3, H, W), in
-    [-1, 1], and ``has_generated`` (a bool tensor; without it ``generated`` repeats ``decoded``)."""
+    [-1, 1], and ``has_generated`` (a bool tensor; without it ``generated`` repeats ``decoded``).
+    ``with_generated=False`` leaves stored generated videos unread (a run with ``generated_share = 0``)."""
 
-    def __init__(self, root: str | Path, split: str = "train") -> None:
-        self.root = Path(root)
+    def __init__(self, root: str | Path, split: str = "train", with_generated: bool = True) -> None:
+        self.root, self.with_generated = Path(root), with_generated
         meta = self.root / ROUND_TRIPS_JSON
         if not meta.is_file():
             raise ValueError(
@@ -165,13 +166,13 @@ class RoundTripDataset(Dataset[dict[str, torch.Tensor]]):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         with np.load(self.root / f"{self.ids[index]}.npz") as z:
             decoded = to_unit(z["decoded"])
-            generated = to_unit(z["generated"]) if "generated" in z.files else decoded
+            has_generated = self.with_generated and "generated" in z.files
             return {
                 "decoded": decoded,
                 "frames": to_unit(z["frames"]),
                 "photo": to_unit(z["photo"]).permute(2, 0, 1),
-                "generated": generated,
-                "has_generated": torch.tensor("generated" in z.files),
+                "generated": to_unit(z["generated"]) if has_generated else decoded,
+                "has_generated": torch.tensor(has_generated),
             }
 
 
@@ -197,7 +198,7 @@ class RefinerTask(Task):
             raise ValueError(
                 "data.round_trips is empty; pass the folder written by `ffasora refiner round-trips`"
             )
-        dataset = RoundTripDataset(cfg.data.round_trips, split)
+        dataset = RoundTripDataset(cfg.data.round_trips, split, with_generated=cfg.data.generated_share > 0)
         size = dataset[0]["frames"].shape[-1]
         if cfg.data.crop > size or cfg.data.crop % cfg.model.size_multiple:
             raise ValueError(
