@@ -23,9 +23,10 @@ that does not apply to an eye is not counted).
 photograph-guided refiner (:mod:`ffasora.models.refiner`) with the eye's photograph: exactly what a pipeline
 variant with that refiner returns (its decoder's video, refined). Generated videos are stored unrefined.
 
-``--generated-dir`` keeps each generated video as ``<dir>/<condition>/<id>.npz`` (frames and generation
-seconds) beside a ``condition.json`` naming the model and settings; a rerun reuses what is there and loads a
-model only for videos still missing, so a rerun without ``--image-model`` / ``--report-model`` rescores the
+``--generated-dir`` keeps each generated video as ``<dir>/<condition>/<id>.npz`` (frames, generation seconds
+and the report it was made from) beside a ``condition.json`` naming the model and settings; a rerun reuses what
+is there (a video made from another report of the eye is refused) and loads a model only for videos still
+missing, so a rerun without ``--image-model`` / ``--report-model`` rescores the
 stored videos. Prints two markdown tables and writes every row and the summary to ``--out``.
 """
 
@@ -110,6 +111,10 @@ class StoredGenerator:
         path = self.folder / f"{record.id}.npz" if self.folder is not None else None
         if path is not None and path.is_file():
             with np.load(path) as stored:
+                if "report" in stored.files and str(stored["report"]) != record.report:
+                    raise SystemExit(
+                        f"{path}: made from another report of {record.id}; use another --generated-dir"
+                    )
                 self.seconds.append(float(stored["seconds"]))
                 return np.asarray(stored["frames"])
         if self.model is None:
@@ -132,7 +137,7 @@ class StoredGenerator:
         ).frames
         self.seconds.append(time.perf_counter() - started)
         if path is not None:
-            np.savez_compressed(path, frames=video, seconds=self.seconds[-1])
+            np.savez_compressed(path, frames=video, seconds=self.seconds[-1], report=record.report)
         return video
 
 

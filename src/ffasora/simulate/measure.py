@@ -16,6 +16,7 @@ from ffasora.findings import Diagnosis, Extent, Finding, Findings
 from ffasora.simulate.anatomy import DD_MM, Anatomy
 from ffasora.simulate.kinetics import Timing, phase_of
 from ffasora.simulate.lesions import Lesion, dd_area
+from ffasora.simulate.vessels import QUADRANTS
 
 COUNTED = {"MA", "HEME_BLOCK", "DRUSEN", "LEAK_FOCAL", "LASER_SCARS", "PINPOINT_LEAKS", "PIGMENT_BLOCK"}
 AREA_DA = {
@@ -28,7 +29,6 @@ AREA_DA = {
     "CAPILLARY_LEAK",
 }
 SIZE_DD = {"POOL_SRD", "POOL_PED", "NVE", "NVD"}
-SECTOR_NAMES = ("superotemporal", "inferotemporal", "superonasal", "inferonasal")
 NEGATIVE_POOL = ("NVD", "NVE", "DISC_LEAK", "LEAK_FOCAL", "NPA", "CNV_CLASSIC", "CME", "POOL_SRD", "MA")
 
 
@@ -68,7 +68,7 @@ def locate(an: Anatomy, mask: np.ndarray) -> tuple[str, ...]:
     return (zone, *_sectors(an, x, y))
 
 
-# two neighbouring quadrants read as one half of the fundus; two opposite ones are named both
+# indices into QUADRANTS: two neighbouring quadrants read as one half of the fundus; two opposite ones are named both
 HALVES = {(0, 1): "temporal", (2, 3): "nasal", (0, 2): "superior", (1, 3): "inferior"}
 
 
@@ -80,10 +80,10 @@ def _sectors(an: Anatomy, x: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
     share = np.bincount(np.where(nasal, 2, 0) + np.where(superior, 0, 1), minlength=4) / len(x)
     first, second = (int(q) for q in np.argsort(share)[::-1][:2])
     if share[first] >= 0.7:
-        return (SECTOR_NAMES[first],)
+        return (QUADRANTS[first],)
     if share[first] + share[second] >= 0.8 and share[second] >= 0.2:
         pair = (min(first, second), max(first, second))
-        return (HALVES[pair],) if pair in HALVES else (SECTOR_NAMES[pair[0]], SECTOR_NAMES[pair[1]])
+        return (HALVES[pair],) if pair in HALVES else (QUADRANTS[pair[0]], QUADRANTS[pair[1]])
     return ()
 
 
@@ -118,8 +118,8 @@ def describe(an: Anatomy, timing: Timing, les: Lesion, mask: np.ndarray) -> Find
         severity = "mild" if d < 8 else "moderate" if d < 15 else "severe"
     location = locate(an, mask) if les.code != "FAZ_ENLARGED" else ("fovea",)
     if "quadrants" in les.attrs:  # a vessel territory: named by its sector when it is one quadrant
-        quads = [q for q in les.attrs["quadrants"] if q < len(SECTOR_NAMES)]
-        location = (SECTOR_NAMES[quads[0]],) if len(quads) == 1 else ()
+        quads = [q for q in les.attrs["quadrants"] if q < len(QUADRANTS)]
+        location = (QUADRANTS[quads[0]],) if len(quads) == 1 else ()
     return Finding(
         code=les.code,
         location=location,
